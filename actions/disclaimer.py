@@ -1,0 +1,46 @@
+"""The assistant's disclaimer texts: the one place every reply path reads them from.
+
+Pure module (no rasa imports) so that the lab engine, the KB command line and the
+rasa_sdk glue all share the same words.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+DISCLAIMER_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "disclaimer.yml"
+REQUIRED_PHRASE = "not medical advice"
+
+
+class DisclaimerError(RuntimeError):
+    """The disclaimer file is missing or does not say what it must."""
+
+
+@lru_cache(maxsize=1)
+def _texts() -> dict[str, str]:
+    try:
+        data = yaml.safe_load(DISCLAIMER_FILE.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DisclaimerError(f"cannot read {DISCLAIMER_FILE}: {exc}") from exc
+    texts = {}
+    for key in ("full", "short"):
+        text = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(text, str) or REQUIRED_PHRASE not in text:
+            raise DisclaimerError(
+                f"{DISCLAIMER_FILE}: '{key}' must be a text containing '{REQUIRED_PHRASE}'"
+            )
+        texts[key] = text.strip()
+    return texts
+
+
+def full_disclaimer() -> str:
+    """Shown once at the start of every conversation."""
+    return _texts()["full"]
+
+
+def short_disclaimer() -> str:
+    """Appended to every reply that carries health information."""
+    return _texts()["short"]

@@ -1,0 +1,72 @@
+"""The knowledge base: the article's passages, verbatim, and a search over them.
+
+Pure (no rasa imports). ``load_kb()`` reads ``knowledge/kb.json`` and builds the
+index once per process; everything the assistant quotes comes from here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from actions.kb.build import ARTICLE_PATH, KB_PATH
+from actions.kb.passages import Cell, Passage
+from actions.kb.search import (
+    RETRIEVAL_PATH,
+    QuestionError,
+    SearchResponse,
+    SearchResult,
+    Searcher,
+    load_retrieval_config,
+)
+from actions.kb.store import KBError, read_kb
+
+__all__ = [
+    "Cell",
+    "KBError",
+    "KnowledgeBase",
+    "Passage",
+    "QuestionError",
+    "SearchResponse",
+    "SearchResult",
+    "load_kb",
+]
+
+
+class KnowledgeBase:
+    """Passages by id, and ranked search; immutable once built."""
+
+    def __init__(self, title: str, passages: tuple[Passage, ...], searcher: Searcher) -> None:
+        self.title = title
+        self.passages = passages
+        self._by_id = {p.passage_id: p for p in passages}
+        self._searcher = searcher
+
+    def passage(self, passage_id: str) -> Passage:
+        return self._by_id[passage_id]
+
+    def search(self, question: object, k: int = 3) -> SearchResponse:
+        """Ranked passages, best first; raises QuestionError for unusable input."""
+        return self._searcher.search(question, k)
+
+
+def open_kb(
+    kb_path: Path = KB_PATH,
+    article_path: Path = ARTICLE_PATH,
+    retrieval_path: Path = RETRIEVAL_PATH,
+    nlp=None,
+) -> KnowledgeBase:
+    """A new KnowledgeBase from explicit paths (tests, tools); prefer ``load_kb()``."""
+    data = read_kb(kb_path, article_path)
+    if nlp is None:
+        from actions.spacy_model import load_pipeline
+
+        nlp = load_pipeline()
+    searcher = Searcher(data.passages, nlp, load_retrieval_config(retrieval_path))
+    return KnowledgeBase(data.title, data.passages, searcher)
+
+
+@lru_cache(maxsize=1)
+def load_kb() -> KnowledgeBase:
+    """The project's knowledge base, loaded once per process."""
+    return open_kb()

@@ -1,0 +1,119 @@
+"""Command line: ``python -m actions.kb "QUESTION" [--k N] [--json]``, ``build``, ``--check``.
+
+Operators and tests use it to see exactly what the assistant would quote.
+Whatever the input, it prints an answer or one error line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _block_tensorflow() -> None:
+    """thinc imports TensorFlow when it is installed (Rasa brings it): 2 s and
+    hundreds of MB this command never uses. Only for this entry point."""
+    sys.modules.setdefault("tensorflow", None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m actions.kb",
+        description="Search the article's knowledge base, or rebuild it.",
+    )
+    parser.add_argument("question", nargs="?", help="a question, or 'build' to rebuild kb.json")
+    parser.add_argument("--k", type=int, default=3, help="number of passages (1-20)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--check", action="store_true", help="load the KB and report")
+    return parser
+
+
+def _print_json(payload: dict) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
+
+
+def _response_json(response) -> dict:
+    return {
+        "query": response.query,
+        "covered": response.covered,
+        "results": [
+            {
+                "passage_id": r.passage.passage_id,
+                "section": r.passage.section,
+                "text": r.passage.text,
+                "score": r.score,
+            }
+            for r in response.results
+        ],
+    }
+
+
+def _print_readable(response) -> None:
+    from actions.disclaimer import short_disclaimer
+
+    if response.covered:
+        best = response.results[0]
+        print(f'"{best.passage.text}"')
+        print(f"  - from the article, section \"{best.passage.section}\" (score {best.score:.3f})")
+        for other in response.results[1:]:
+            print(f'\nAlso: "{other.passage.text}"')
+            print(f"  - section \"{other.passage.section}\" (score {other.score:.3f})")
+    else:
+        print("The article doesn't cover that. Please ask your doctor or clinician.")
+        if response.results:
+            print("Closest passages (below the confidence threshold):")
+            for r in response.results:
+                print(f"  {r.score:.3f}  [{r.passage.section}] {r.passage.text[:80]}")
+    print(f"\n{short_disclaimer()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _block_tensorflow()
+    from actions.kb import KBError, QuestionError, load_kb
+    from actions.kb.build import write_kb
+
+    if args.question == "build":
+        count = write_kb()
+        print(f"knowledge/kb.json written: {count} passages")
+        return EXIT_OK
+    try:
+        kb = load_kb()
+    except (KBError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.check:
+        print(f"knowledge base OK: {len(kb.passages)} passages from '{kb.title}'")
+        return EXIT_OK
+    if args.question is None:
+        _parser().print_usage(sys.stderr)
+        return EXIT_USAGE
+    k = min(max(args.k, 1), 20)
+    try:
+        response = kb.search(args.question, k=k)
+    except QuestionError as exc:
+        query = args.question.encode("utf-8", "replace").decode("utf-8")[:200]
+        if args.json:
+            _print_json(
+                {
+                    "query": query,
+                    "covered": False,
+                    "results": [],
+                    "error": {"code": exc.code, "message": str(exc)},
+                }
+            )
+        else:
+            print(str(exc))
+        return EXIT_OK
+    if args.json:
+        _print_json(_response_json(response))
+    else:
+        _print_readable(response)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
