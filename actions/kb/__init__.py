@@ -14,9 +14,9 @@ from actions.kb.passages import Cell, Passage
 from actions.kb.search import (
     RETRIEVAL_PATH,
     QuestionError,
+    Searcher,
     SearchResponse,
     SearchResult,
-    Searcher,
     load_retrieval_config,
 )
 from actions.kb.store import KBError, read_kb

@@ -126,10 +126,9 @@ class Searcher:
         self._max_phrase = max((len(p) for p in self._phrases), default=1)
         docs = [self.terms(p.text) for p in passages]
         sections = list(dict.fromkeys(p.section for p in passages))
-        section_docs = [
-            self.terms(title) + [t for p, doc in zip(passages, docs) if p.section == title for t in doc]
-            for title in sections
-        ]
+        section_docs = [self.terms(title) for title in sections]
+        for passage, doc in zip(passages, docs, strict=True):
+            section_docs[sections.index(passage.section)].extend(doc)
         self._section_of = [sections.index(p.section) for p in passages]
         # Misspellings are corrected towards article words and synonym words alike.
         self._vocabulary = sorted(
@@ -144,7 +143,8 @@ class Searcher:
         self._section_matrix = self._vectorizer.transform(section_docs)
         self._doc_terms = [frozenset(doc) for doc in docs]
         # The idf a term seen in no passage would get (smooth idf, df = 0).
-        self._oov_idf = (math.log(1 + len(docs) + len(section_docs)) + 1.0) * config.unknown_word_weight
+        smooth_idf = math.log(1 + len(docs) + len(section_docs)) + 1.0
+        self._oov_idf = smooth_idf * config.unknown_word_weight
 
     def _lemmas(self, text: str) -> list[str]:
         # The lookup table is keyed by lowercase forms ("Supplements" has no entry).

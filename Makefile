@@ -1,0 +1,69 @@
+# B12 liver assistant: `make run` to chat, `make test` to check everything.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DEFAULT_GOAL := help
+
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Rasa 3.6 needs Python 3.10 (a pyenv shim may be on PATH without being active).
+PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+	if "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo "$$p"; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SPACY_MODEL := var/spacy/en_b12_liver/config.cfg
+MODEL_HASH = $(shell scripts/model_hash.sh)
+MODEL = models/b12-$(MODEL_HASH).tar.gz
+
+.PHONY: help install spacy kb train run shell test lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (Rasa 3.6 needs it)"; exit 1; }
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | { grep -v "is ignored" || true; }
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt 2>&1 | { grep -v "is ignored" || true; }
+	$(PY) -m pip check
+	touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned requirements (only when they change)
+
+$(SPACY_MODEL): actions/spacy_model.py $(STAMP)
+	$(PY) -m actions.spacy_model
+
+spacy: $(SPACY_MODEL) ## Build the project's spaCy pipeline under var/spacy
+
+knowledge/kb.json: knowledge/article.md actions/kb/build.py $(SPACY_MODEL)
+	$(PY) -m actions.kb build
+
+kb: $(SPACY_MODEL) ## Rebuild knowledge/kb.json from knowledge/article.md
+	$(PY) -m actions.kb build
+
+train: $(SPACY_MODEL) ## Train the Rasa model unless one for this data/config/domain exists
+	@if [ -f $(MODEL) ]; then echo "model up to date: $(MODEL)"; else \
+		$(VENV)/bin/rasa train --fixed-model-name b12-$(MODEL_HASH) --out models; fi
+
+run: knowledge/kb.json train ## Start the action server and the Rasa server (REST, socket.io) on :5005
+	mkdir -p var
+	scripts/serve.sh run $(MODEL)
+
+shell: knowledge/kb.json train ## Chat in the terminal (rasa shell), action server included
+	mkdir -p var
+	scripts/serve.sh shell $(MODEL)
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+
+test: lint train ## Lint, then the whole test suite (unit, data validation, end to end)
+	MODEL_PATH=$(MODEL) $(PY) -m pytest
+
+bench: $(SPACY_MODEL) ## Micro-benchmarks (knowledge base, lab engine); prints a markdown report
+	$(PY) scripts/bench.py
+
+clean: ## Remove built artefacts (keeps .venv)
+	rm -rf var models .pytest_cache .ruff_cache

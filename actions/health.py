@@ -1,0 +1,58 @@
+"""The disclaimer choke point: every action that shows health information derives
+from ``HealthAction``, whose ``run`` cannot be overridden and always ends the turn
+with the short disclaimer."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.disclaimer import short_disclaimer
+
+
+@dataclass(frozen=True)
+class HealthReply:
+    """What a health action wants to say: messages as ``utter_message`` kwargs, and events."""
+
+    messages: tuple[dict[str, Any], ...]
+    events: tuple[dict[str, Any], ...] = field(default=())
+
+
+def with_disclaimer(messages: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """The messages with the short disclaimer closing the last text (or added after it)."""
+    out = [dict(m) for m in messages]
+    disclaimer = short_disclaimer()
+    if out and out[-1].get("text"):
+        out[-1]["text"] = f"{out[-1]['text']}\n\n{disclaimer}"
+    else:
+        out.append({"text": disclaimer})
+    return out
+
+
+class HealthAction(Action, abc.ABC):
+    """Base of every action that carries health information.
+
+    Subclasses implement ``name`` and ``respond``; ``run`` is final, so no
+    subclass can send a health reply without the disclaimer.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} must implement respond(), not override run()")
+
+    @abc.abstractmethod
+    async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
+        """The reply for this turn, without the disclaimer."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        reply = await self.respond(tracker, domain)
+        for message in with_disclaimer(reply.messages):
+            dispatcher.utter_message(**message)
+        return list(reply.events)

@@ -1,0 +1,35 @@
+"""Topic intent -> curated passages (``knowledge/topic_quotes.yml``), checked against the KB."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from actions.kb.build import KNOWLEDGE_DIR
+
+TOPICS_PATH = KNOWLEDGE_DIR / "topic_quotes.yml"
+
+
+def read_topics(kb, path: Path = TOPICS_PATH) -> dict[str, tuple]:
+    """Passages per intent; a malformed row or an unknown passage id fails loudly."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of intent -> passage ids")
+    topics = {}
+    for intent, ids in data.items():
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise ValueError(f"{path}: '{intent}' must list one or more passage ids")
+        try:
+            topics[str(intent)] = tuple(kb.passage(i) for i in ids)
+        except KeyError as exc:
+            raise ValueError(f"{path}: '{intent}' names unknown passage {exc}") from None
+    return topics
+
+
+@lru_cache(maxsize=1)
+def load_topics() -> dict[str, tuple]:
+    from actions.kb import load_kb
+
+    return read_topics(load_kb())

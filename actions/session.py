@@ -1,0 +1,30 @@
+"""Every conversation opens with the full disclaimer, whatever channel it comes from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.disclaimer import full_disclaimer
+
+
+class ActionSessionStart(Action):
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = [SessionStarted()]
+        if domain.get("session_config", {}).get("carry_over_slots_to_new_session", True):
+            events.extend(
+                SlotSet(key, value)
+                for key, value in tracker.current_slot_values().items()
+                if value is not None
+            )
+        dispatcher.utter_message(text=full_disclaimer())
+        events.append(ActionExecuted("action_listen"))
+        return events

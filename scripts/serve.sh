@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Start the action server and the Rasa server (or `rasa shell`), stop both on Ctrl-C.
+# Usage: scripts/serve.sh run|shell MODEL_PATH
+set -euo pipefail
+mode=${1:?run or shell}
+model=${2:?model path}
+cd "$(dirname "$0")/.."
+export RASA_TELEMETRY_ENABLED=false
+export SANIC_HOST=${SANIC_HOST:-127.0.0.1}
+mkdir -p var/log
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+.venv/bin/python -m actions.server --port "${ACTION_SERVER_PORT:-5055}" >var/log/actions.log 2>&1 &
+pids+=($!)
+# Bounded wait for the action server (it loads the knowledge base first).
+for _ in $(seq 1 60); do
+  if curl -fs "http://127.0.0.1:${ACTION_SERVER_PORT:-5055}/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "${pids[0]}" 2>/dev/null; then
+    echo "action server failed to start:" >&2; tail -n 5 var/log/actions.log >&2; exit 1
+  fi
+  sleep 0.5
+done
+echo "action server on 127.0.0.1:${ACTION_SERVER_PORT:-5055} (log: var/log/actions.log)"
+
+if [ "$mode" = shell ]; then
+  .venv/bin/rasa shell --model "$model" --endpoints endpoints.yml
+else
+  echo "Rasa server starting on :${RASA_PORT:-5005} (REST and socket.io); Ctrl-C stops both"
+  .venv/bin/rasa run --model "$model" --port "${RASA_PORT:-5005}" \
+    --endpoints endpoints.yml --credentials credentials.yml &
+  pids+=($!)
+  wait "${pids[1]}"
+fi

@@ -1,0 +1,112 @@
+"""rasa_sdk glue: session start, grounded answers, and the disclaimer choke point."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.answers import NOT_COVERED, ActionAnswerQuestion
+from actions.disclaimer import full_disclaimer, short_disclaimer
+from actions.health import HealthAction, HealthReply, with_disclaimer
+from actions.session import ActionSessionStart
+
+
+def make_tracker(text: str = "", intent: str | None = None, slots: dict | None = None) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9} if intent else {}}
+    return Tracker(
+        sender_id="test-user",
+        slots=slots or {},
+        latest_message=latest,
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+DOMAIN = {"session_config": {"carry_over_slots_to_new_session": True}}
+
+
+async def test_session_start_sends_the_full_disclaimer_first():
+    dispatcher = CollectingDispatcher()
+    events = await ActionSessionStart().run(dispatcher, make_tracker(), DOMAIN)
+    assert [m["text"] for m in dispatcher.messages] == [full_disclaimer()]
+    assert "not medical advice" in dispatcher.messages[0]["text"]
+    assert events[0]["event"] == "session_started"
+    assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
+
+
+async def test_session_start_carries_slots_over():
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(slots={"condition": "nash", "b12": None})
+    events = await ActionSessionStart().run(dispatcher, tracker, DOMAIN)
+    slot_events = [e for e in events if e["event"] == "slot"]
+    assert [(e["name"], e["value"]) for e in slot_events] == [("condition", "nash")]
+
+
+async def test_topic_intent_is_answered_with_curated_verbatim_quotes(kb, article_text):
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("why is my b12 so high", intent="ask_b12_high_liver")
+    events = await ActionAnswerQuestion().run(dispatcher, tracker, {})
+    assert events == []
+    texts = [m["text"] for m in dispatcher.messages]
+    assert texts[0] == "Here is what the article says:"
+    quoted = [kb.passage(f"b12-the-liver-and-misleading-blood-levels-0{i}") for i in (1, 2, 3)]
+    for passage, text in zip(quoted, texts[1:], strict=True):
+        assert f'"{passage.text}"' in text
+        assert passage.text in article_text
+        assert 'section "B12, the Liver, and Misleading Blood Levels"' in text
+    assert texts[-1].endswith(short_disclaimer())
+
+
+async def test_free_question_is_answered_by_search():
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("what dose did the studies on nafld use", intent="nlu_fallback")
+    await ActionAnswerQuestion().run(dispatcher, tracker, {})
+    text = "\n".join(m["text"] for m in dispatcher.messages)
+    assert "Studies exploring B12 in NAFLD have used doses like 1000 mcg daily." in text
+    assert "not medical advice" in dispatcher.messages[-1]["text"]
+
+
+async def test_uncovered_question_says_so_with_the_disclaimer():
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("can i drink alcohol with fatty liver", intent="nlu_fallback")
+    await ActionAnswerQuestion().run(dispatcher, tracker, {})
+    assert len(dispatcher.messages) == 1
+    assert dispatcher.messages[0]["text"] == f"{NOT_COVERED}\n\n{short_disclaimer()}"
+
+
+@pytest.mark.parametrize("text", ["", "\x00\x01\x02\x03\x04"])
+async def test_unusable_text_gets_a_kind_message(text):
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerQuestion().run(dispatcher, make_tracker(text, "nlu_fallback"), {})
+    assert dispatcher.messages
+    assert "not medical advice" in dispatcher.messages[-1]["text"]
+
+
+def test_a_health_action_cannot_override_run():
+    with pytest.raises(TypeError, match="respond"):
+
+        class Sneaky(HealthAction):
+            def name(self):
+                return "action_sneaky"
+
+            async def respond(self, tracker, domain):
+                return HealthReply(())
+
+            async def run(self, dispatcher, tracker, domain):
+                return []
+
+
+def test_with_disclaimer_closes_the_last_text_or_adds_one():
+    assert with_disclaimer(({"text": "a"},)) == [{"text": f"a\n\n{short_disclaimer()}"}]
+    assert with_disclaimer(()) == [{"text": short_disclaimer()}]
+    assert with_disclaimer(({"custom": {"x": 1}},))[-1] == {"text": short_disclaimer()}
+
+
+def test_health_action_base_is_abstract_so_the_sdk_does_not_register_it():
+    import inspect
+
+    assert inspect.isabstract(HealthAction)

@@ -1,0 +1,46 @@
+"""The Rasa project itself: valid data, and no medical statements in domain responses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+RASA = Path(sys.executable).with_name("rasa")
+
+
+def test_rasa_data_validate(project_root):
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    result = subprocess.run(
+        [str(RASA), "data", "validate", "--fail-on-warnings"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_domain_actions_exist_in_the_action_server(project_root):
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    domain = yaml.safe_load((project_root / "domain.yml").read_text(encoding="utf-8"))
+    custom = [a for a in domain["actions"] if a.startswith("action_")]
+    assert sorted(custom) == sorted(executor.actions), "domain and action server disagree"
+
+
+def test_domain_responses_carry_no_health_figures(project_root):
+    """Rule 1: health content comes only from quoting actions, never from domain text."""
+    domain = yaml.safe_load((project_root / "domain.yml").read_text(encoding="utf-8"))
+    forbidden = ["mcg", "pmol", "pg/ml", "µmol", "umol", "dose", "deficien", "fine", "worry"]
+    for name, variants in domain["responses"].items():
+        for variant in variants:
+            text = variant.get("text", "").lower()
+            hits = [word for word in forbidden if word in text]
+            assert not hits, f"{name} mentions {hits}"
