@@ -55,14 +55,20 @@ def save_pipeline(path: Path = MODEL_DIR) -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def load_pipeline(path: Path = MODEL_DIR):
-    """The saved pipeline, once per process; built in memory if it was never saved."""
+@lru_cache(maxsize=2)
+def load_pipeline(path: Path = MODEL_DIR, with_sentences: bool = True):
+    """The saved pipeline, once per process; built in memory if it was never saved.
+
+    The saved tokenizer is spaCy's stock English one, so it is not read back:
+    rebuilding it from disk re-adds its 4,000 special cases (about 100 ms).
+    Search needs no sentence boundaries and skips the sentencizer too.
+    """
     import spacy
 
-    if (path / "config.cfg").exists():
-        return spacy.load(path)
-    return build_pipeline()
+    if not (path / "config.cfg").exists():
+        return build_pipeline()
+    exclude = ["tokenizer"] if with_sentences else ["tokenizer", "sentencizer"]
+    return spacy.load(path, exclude=exclude)
 
 
 def main(argv: list[str] | None = None) -> int:

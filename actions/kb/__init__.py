@@ -61,7 +61,7 @@ def open_kb(
     if nlp is None:
         from actions.spacy_model import load_pipeline
 
-        nlp = load_pipeline()
+        nlp = load_pipeline(with_sentences=False)
     searcher = Searcher(data.passages, nlp, load_retrieval_config(retrieval_path))
     return KnowledgeBase(data.title, data.passages, searcher)
 

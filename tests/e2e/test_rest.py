@@ -73,3 +73,17 @@ def test_conversations_survive_a_restart(stack):
     after = joined(stack.send(sender, "why is my b12 high"))
     assert full_disclaimer()[:60] not in after
     assert "Misleading Blood Levels" in after
+
+
+def test_other_questions_are_searched_in_the_article(stack):
+    stack.send("e2e-search", "hi")
+    reply = joined(stack.send("e2e-search", "what did the duke-nus research find"))
+    assert "Research from Duke-NUS Medical School indicates" in reply
+    assert reply.rstrip().endswith(short_disclaimer())
+
+
+def test_a_question_the_article_does_not_answer_says_so(stack):
+    stack.send("e2e-uncovered", "hi")
+    reply = joined(stack.send("e2e-uncovered", "can i drink alcohol with fatty liver"))
+    assert "doesn't cover that" in reply
+    assert "clinician" in reply
