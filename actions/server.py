@@ -12,13 +12,14 @@ import logging
 import os
 import sys
 
+from actions.runtime import block_tensorflow
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.server")
     parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_SERVER_PORT", 5055)))
     args = parser.parse_args(argv)
-    # thinc imports TensorFlow when installed; the action server never uses it.
-    sys.modules.setdefault("tensorflow", None)
+    block_tensorflow()
     os.environ.setdefault("SANIC_HOST", "127.0.0.1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

@@ -23,7 +23,8 @@ QUERY_ROUNDS = 30
 
 _LOAD_PROBE = """
 import json, sys, time
-sys.modules.setdefault("tensorflow", None)
+from actions.runtime import block_tensorflow
+block_tensorflow()
 import spacy, sklearn.feature_extraction.text, yaml  # imports the action server already has
 t0 = time.perf_counter()
 from actions.kb import load_kb
@@ -112,7 +113,9 @@ def report(figures: dict[str, float]) -> str:
 
 
 def main() -> int:
-    sys.modules.setdefault("tensorflow", None)
+    from actions.runtime import block_tensorflow
+
+    block_tensorflow()
     figures: dict[str, float] = {}
     figures.update(bench_kb_load())
     figures.update(bench_kb_query())

@@ -10,13 +10,9 @@ import argparse
 import json
 import sys
 
+from actions.runtime import block_tensorflow
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-
-
-def _block_tensorflow() -> None:
-    """thinc imports TensorFlow when it is installed (Rasa brings it): 2 s and
-    hundreds of MB this command never uses. Only for this entry point."""
-    sys.modules.setdefault("tensorflow", None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +68,7 @@ def _print_readable(response) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _block_tensorflow()
+    block_tensorflow()
     from actions.kb import KBError, QuestionError, load_kb
     from actions.kb.build import write_kb
 

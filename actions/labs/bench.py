@@ -1,0 +1,81 @@
+"""Speed of parse + interpret on realistic messages (``make bench``; not a timed test).
+
+Loaders are warmed once, then each message is timed on its own with perf_counter. The
+numbers in the messages vary (seeded), so the tokenizer cache does not flatter the result.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+TEMPLATES = (
+    "B12 {b12} pmol/L; homocysteine {hcy} umol/L and MMA {mma}",
+    "my b12 was {b12_pg} pg/mL and i have fatty liver",
+    "hi, got my results back today. vitamin b12 level came back at {b12}, folate {fol} nmol/l",
+    "{b12_pg} pg/ml for b12, is that high? i have nash",
+    "hcy {hcy} μmol/L, mma {mma} µmol/L, b-12 {b12}",
+    "My doctor said my B12 is {b12_pg} pg/mL. I was diagnosed with cirrhosis in 2021.",
+    "folate {fol_ng} ng/ml and b12 {b12_pg}",
+    "mma was {mma}",
+    "serum cobalamin {b12} pmol/l (ref 148-664), homocysteine {hcy}",
+    "I'm 54, my b12 is {b12_pg} and ALT 45, no liver disease",
+)
+
+
+def _messages(count: int, seed: int = 20240601) -> list[str]:
+    rng = random.Random(seed)
+    messages = []
+    for i in range(count):
+        template = TEMPLATES[i % len(TEMPLATES)]
+        messages.append(
+            template.format(
+                b12=rng.randint(90, 1500),
+                b12_pg=rng.randint(120, 2000),
+                hcy=f"{rng.uniform(5, 60):.1f}",
+                mma=f"{rng.uniform(0.1, 1.5):.2f}".replace(".", "," if i % 3 == 0 else "."),
+                fol=f"{rng.uniform(4, 40):.1f}",
+                fol_ng=f"{rng.uniform(2, 18):.1f}",
+            )
+        )
+    return messages
+
+
+def run(count: int = 20000) -> dict[str, float]:
+    from actions.labs import interpret, parse, warm_up
+    from actions.labs.findings import finding_catalogue
+
+    warm_up()
+    finding_catalogue()
+    messages = _messages(count)
+    for message in messages[:200]:
+        interpret(parse(message))
+
+    timings = []
+    clock = time.perf_counter
+    started = clock()
+    for message in messages:
+        t0 = clock()
+        interpret(parse(message))
+        timings.append(clock() - t0)
+    elapsed = clock() - started
+    timings.sort()
+    return {
+        "labs_parse_interpret_p50_ms": statistics.median(timings) * 1000,
+        "labs_parse_interpret_p99_ms": timings[int(len(timings) * 0.99) - 1] * 1000,
+        "labs_parse_interpret_max_ms": timings[-1] * 1000,
+        "labs_messages_per_s": len(messages) / elapsed,
+    }
+
+
+def main() -> None:
+    figures = run()
+    print("| metric | value |")
+    print("|---|---|")
+    for name, value in figures.items():
+        print(f"| {name} | {value:,.3f} |")
+
+
+if __name__ == "__main__":
+    main()

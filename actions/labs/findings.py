@@ -1,0 +1,208 @@
+"""Which findings a set of statuses raises, and what each finding says.
+
+The rules are a table (FINDING_RULES) evaluated by a few lines of code; the words are
+data (knowledge/finding_quotes.yml: a summary and passage ids per finding), resolved
+against the knowledge base once per process so that every quote is the article's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from actions.labs.datafile import read_yaml
+from actions.labs.models import FINDING_IDS, LIVER_CONDITIONS, Finding, Quote
+from actions.labs.reference import ReferenceTable
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+FINDING_QUOTES_PATH = PROJECT_ROOT / "knowledge" / "finding_quotes.yml"
+MAX_QUOTES = 3
+
+
+class FindingTableError(ValueError):
+    """finding_quotes.yml is malformed or names a passage the KB does not have."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules look at: statuses per analyte, analytes given at all, the condition."""
+
+    statuses: dict[str, frozenset[str]]
+    given: frozenset[str]
+    condition: str
+    every_value_normal: bool
+
+
+@dataclass(frozen=True)
+class Has:
+    """Some value of ``analyte`` has one of ``statuses``."""
+
+    analyte: str
+    statuses: tuple[str, ...]
+
+    def holds(self, facts: Facts) -> bool:
+        return bool(facts.statuses.get(self.analyte, frozenset()) & set(self.statuses))
+
+
+@dataclass(frozen=True)
+class NotGiven:
+    """No value of ``analyte`` was given, not even one that could not be read."""
+
+    analyte: str
+
+    def holds(self, facts: Facts) -> bool:
+        return self.analyte not in facts.given
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    clauses: tuple[Has, ...]
+
+    def holds(self, facts: Facts) -> bool:
+        return any(c.holds(facts) for c in self.clauses)
+
+
+@dataclass(frozen=True)
+class ConditionIn:
+    conditions: tuple[str, ...]
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.condition in self.conditions
+
+
+@dataclass(frozen=True)
+class EveryValueNormal:
+    """At least one value, every value normal, and none left unread."""
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.every_value_normal
+
+
+@dataclass(frozen=True)
+class Rule:
+    finding_id: str
+    when: tuple[Has | NotGiven | AnyOf | ConditionIn | EveryValueNormal, ...]
+
+    def holds(self, facts: Facts) -> bool:
+        return all(clause.holds(facts) for clause in self.when)
+
+
+FINDING_RULES: tuple[Rule, ...] = (
+    Rule("b12_high_liver", (Has("b12", ("high",)), ConditionIn(LIVER_CONDITIONS))),
+    Rule("b12_high_unexplained", (Has("b12", ("high",)), ConditionIn(("none", "unknown")))),
+    Rule(
+        "functional_deficiency_possible",
+        (
+            Has("b12", ("normal", "high")),
+            AnyOf((Has("mma", ("elevated",)), Has("homocysteine", ("elevated",)))),
+        ),
+    ),
+    Rule("deficiency_confirm_mma", (Has("b12", ("deficient", "borderline")), NotGiven("mma"))),
+    Rule(
+        "deficiency_supported", (Has("b12", ("deficient", "borderline")), Has("mma", ("elevated",)))
+    ),
+    Rule("homocysteine_elevated", (Has("homocysteine", ("elevated",)),)),
+    Rule("folate_low", (Has("folate", ("deficient", "low")),)),
+    Rule("all_normal", (EveryValueNormal(),)),
+)
+
+
+def matching_finding_ids(facts: Facts, rules: tuple[Rule, ...] = FINDING_RULES) -> tuple[str, ...]:
+    return tuple(rule.finding_id for rule in rules if rule.holds(facts))
+
+
+def _status_clauses(rule: Rule):
+    for clause in rule.when:
+        if isinstance(clause, Has):
+            yield clause
+        elif isinstance(clause, AnyOf):
+            yield from clause.clauses
+
+
+def check_rules_against_table(
+    table: ReferenceTable, rules: tuple[Rule, ...] = FINDING_RULES
+) -> None:
+    """Every status a rule names must exist in the table (a renamed band cannot go silent)."""
+    for rule in rules:
+        if rule.finding_id not in FINDING_IDS:
+            raise FindingTableError(f"rule for unknown finding {rule.finding_id!r}")
+        for clause in _status_clauses(rule):
+            known = table.spec(clause.analyte).statuses
+            unknown = [s for s in clause.statuses if s not in known]
+            if unknown:
+                raise FindingTableError(
+                    f"rule {rule.finding_id}: {clause.analyte} has no status {unknown} "
+                    f"in {table.path} (it has {list(known)})"
+                )
+
+
+@dataclass(frozen=True)
+class FindingText:
+    summary: str
+    passage_ids: tuple[str, ...]
+
+
+def load_finding_texts(path: Path = FINDING_QUOTES_PATH) -> dict[str, FindingText]:
+    """Summary and passage ids per finding; every one of the eight ids, no other."""
+    path = Path(path)
+    data = read_yaml(path, FindingTableError)
+    findings = data.get("findings") if isinstance(data, dict) else None
+    if not isinstance(findings, dict):
+        raise FindingTableError(f"{path}: needs a 'findings' mapping")
+    unknown = sorted(set(findings) - set(FINDING_IDS))
+    missing = [f for f in FINDING_IDS if f not in findings]
+    if unknown or missing:
+        raise FindingTableError(f"{path}: unknown finding ids {unknown}, missing {missing}")
+    texts = {}
+    for finding_id in FINDING_IDS:
+        entry = findings[finding_id]
+        where = f"{path}: {finding_id}"
+        if not isinstance(entry, dict):
+            raise FindingTableError(f"{where} must be a mapping with summary and passages")
+        summary = entry.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            raise FindingTableError(f"{where}: 'summary' must be a non-empty text")
+        passages = entry.get("passages")
+        if (
+            not isinstance(passages, list)
+            or not 1 <= len(passages) <= MAX_QUOTES
+            or not all(isinstance(p, str) and p for p in passages)
+            or len(set(passages)) != len(passages)
+        ):
+            raise FindingTableError(
+                f"{where}: 'passages' must list 1 to {MAX_QUOTES} different passage ids"
+            )
+        texts[finding_id] = FindingText(" ".join(summary.split()), tuple(passages))
+    return texts
+
+
+def resolve_findings(
+    texts: dict[str, FindingText], passage: Callable[[str], object], source: str = "the KB"
+) -> dict[str, Finding]:
+    """Attach the verbatim passages; an unknown passage id fails here, at start-up."""
+    resolved = {}
+    for finding_id, text in texts.items():
+        quotes = []
+        for passage_id in text.passage_ids:
+            try:
+                p = passage(passage_id)
+            except KeyError:
+                raise FindingTableError(
+                    f"{finding_id}: passage {passage_id!r} is not in {source}"
+                ) from None
+            quotes.append(Quote(passage_id=p.passage_id, section=p.section, text=p.text))
+        resolved[finding_id] = Finding(id=finding_id, summary=text.summary, quotes=tuple(quotes))
+    return resolved
+
+
+@lru_cache(maxsize=1)
+def finding_catalogue() -> dict[str, Finding]:
+    """Every finding with its summary and quotes, built once per process."""
+    from actions.kb import load_kb
+    from actions.labs.reference import reference_table
+
+    check_rules_against_table(reference_table())
+    kb = load_kb()
+    return resolve_findings(load_finding_texts(), kb.passage, source="knowledge/kb.json")

@@ -1,0 +1,95 @@
+"""An Interpretation as JSON-ready data or as a readable report (CLI and chat replies)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from actions.labs.models import Interpretation, LabResult, plain_number
+from actions.labs.reference import ReferenceTable, reference_table
+
+
+def _number(x: Decimal) -> int | float:
+    """JSON has no decimals: whole values as int, others as the nearest float."""
+    return int(x) if x == x.to_integral_value() else float(x)
+
+
+def to_dict(interpretation: Interpretation, disclaimer: str) -> dict:
+    """The CLI's --json shape; the disclaimer is passed in so this module stays pure."""
+    return {
+        "values": [
+            {
+                "analyte": r.analyte,
+                "value": _number(r.value),
+                "unit": r.unit,
+                "canonical_value": _number(r.canonical_value),
+                "canonical_unit": r.canonical_unit,
+                "status": r.status,
+                "band": r.band,
+                "assumed_unit": r.assumed_unit,
+                "comparator": r.comparator,
+            }
+            for r in interpretation.values
+        ],
+        "condition": interpretation.condition,
+        "findings": [
+            {
+                "id": f.id,
+                "summary": f.summary,
+                "quotes": [
+                    {"passage_id": q.passage_id, "section": q.section, "text": q.text}
+                    for q in f.quotes
+                ],
+            }
+            for f in interpretation.findings
+        ],
+        "errors": [
+            {"code": e.code, "analyte": e.analyte, "message": e.message, "units": list(e.units)}
+            for e in interpretation.errors
+        ],
+        "caveat": interpretation.caveat,
+        "disclaimer": disclaimer,
+    }
+
+
+def describe_value(result: LabResult, table: ReferenceTable | None = None) -> str:
+    """One line per value, e.g. "Vitamin B12: 480 pmol/L, normal (258 to 664 pmol/L)"."""
+    spec = (table or reference_table()).spec(result.analyte)
+    bound = result.comparator or ""
+    shown = f"{bound}{plain_number(result.value)} {result.unit}"
+    if result.unit != result.canonical_unit:
+        shown += f" (= {bound}{plain_number(result.canonical_value)} {result.canonical_unit})"
+    status = (
+        result.status if result.band in (None, result.status) else f"{result.status}, {result.band}"
+    )
+    bands = [b for b in spec.bands if b.status == result.status and result.band in (None, b.band)]
+    span = ""
+    if len(bands) == 1:
+        span = f" (reference table: {bands[0].describe()})"
+    line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}: {status}{span}"
+    if result.assumed_unit:
+        line += (
+            f". No unit was given; I assumed {result.unit}: the band is the same in every unit"
+            " I accept for this test"
+        )
+    return line
+
+
+def to_text(interpretation: Interpretation, disclaimer: str) -> str:
+    lines = []
+    if interpretation.values:
+        lines.append("Your results against the reference table:")
+        lines.extend(f"- {describe_value(r)}" for r in interpretation.values)
+    if interpretation.errors:
+        if lines:
+            lines.append("")
+        lines.append("What I could not read:")
+        lines.extend(f"- {e.message}" for e in interpretation.errors)
+    for finding in interpretation.findings:
+        lines.append("")
+        lines.append(finding.summary)
+        for quote in finding.quotes:
+            lines.append(f'  "{quote.text}" ({quote.section})')
+    if interpretation.values:
+        lines += ["", interpretation.caveat]
+    lines += ["", disclaimer]
+    return "\n".join(lines)
