@@ -14,24 +14,34 @@ from actions.kb.topics import load_topics
 
 logger = logging.getLogger(__name__)
 
-NOT_COVERED = (
-    "The article I quote from doesn't cover that. Your doctor or clinician is the "
-    "right person to ask."
-)
 UNAVAILABLE = (
     "Sorry, I can't look this up right now. Please try again in a moment, or ask "
     "your doctor or clinician."
+)
+REPHRASE = (
+    "I'm not sure I understood, and the article doesn't seem to cover that. Could you "
+    "rephrase it, or pick one of these topics? For anything else, your doctor or "
+    "clinician is the right person to ask."
+)
+TOPIC_BUTTONS = (
+    {"title": "Check my lab results", "payload": "/request_lab_check"},
+    {"title": "Why B12 can read high in liver disease", "payload": "/ask_b12_high_liver"},
+    {"title": "B12 doses and the RDA", "payload": "/ask_dosage"},
+    {"title": "Food or supplements", "payload": "/ask_food_vs_supplements"},
+    {"title": "Homocysteine", "payload": "/ask_homocysteine"},
+    {"title": "Deficiency and the MMA test", "payload": "/ask_deficiency_mma"},
 )
 # At most this many passages from a search, so an answer stays readable.
 MAX_SEARCH_QUOTES = 2
 
 
-def _quote_messages(passages) -> tuple[dict[str, Any], ...]:
-    intro = {"text": "Here is what the article says:"}
-    return (intro, *({"text": format_quote(p)} for p in passages))
+def quote_messages(passages, intro: str = "Here is what the article says:") -> tuple[dict, ...]:
+    return ({"text": intro}, *({"text": format_quote(p)} for p in passages))
 
 
 class ActionAnswerQuestion(HealthAction):
+    """Topic intents get their curated passages; anything else is searched."""
+
     def name(self) -> str:
         return "action_answer_question"
 
@@ -40,18 +50,18 @@ class ActionAnswerQuestion(HealthAction):
         text = tracker.latest_message.get("text") or ""
         try:
             kb = load_kb()
-            curated = load_topics().get(intent)
+            curated = load_topics().get(intent) if intent and intent.startswith("ask_") else None
             if curated:
-                return HealthReply(_quote_messages(curated))
+                return HealthReply(quote_messages(curated))
             response = kb.search(text, k=MAX_SEARCH_QUOTES)
-        except QuestionError as exc:
-            return HealthReply(({"text": str(exc)},))
+        except QuestionError:
+            return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))
         except (KBError, ValueError) as exc:
             logger.error("knowledge base unavailable: %s", exc)
             return HealthReply(({"text": UNAVAILABLE},))
         if not response.covered:
-            return HealthReply(({"text": NOT_COVERED},))
+            return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))
         best = response.results[0].score
         # Keep the second passage only when it is nearly as relevant as the first.
         passages = [r.passage for r in response.results if r.score >= 0.8 * best]
-        return HealthReply(_quote_messages(passages))
+        return HealthReply(quote_messages(passages))

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answers import NOT_COVERED, ActionAnswerQuestion
+from actions.answers import REPHRASE, TOPIC_BUTTONS, ActionAnswerQuestion
 from actions.disclaimer import full_disclaimer, short_disclaimer
 from actions.health import HealthAction, HealthReply, with_disclaimer
 from actions.session import ActionSessionStart
-
-
-def make_tracker(text: str = "", intent: str | None = None, slots: dict | None = None) -> Tracker:
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9} if intent else {}}
-    return Tracker(
-        sender_id="test-user",
-        slots=slots or {},
-        latest_message=latest,
-        events=[],
-        paused=False,
-        followup_action=None,
-        active_loop={},
-        latest_action_name="action_listen",
-    )
-
+from tests.trackers import make_tracker
 
 DOMAIN = {"session_config": {"carry_over_slots_to_new_session": True}}
 
@@ -70,12 +55,36 @@ async def test_free_question_is_answered_by_search():
     assert "not medical advice" in dispatcher.messages[-1]["text"]
 
 
-async def test_uncovered_question_says_so_with_the_disclaimer():
+async def test_uncovered_question_says_so_and_offers_topics():
     dispatcher = CollectingDispatcher()
     tracker = make_tracker("can i drink alcohol with fatty liver", intent="nlu_fallback")
     await ActionAnswerQuestion().run(dispatcher, tracker, {})
     assert len(dispatcher.messages) == 1
-    assert dispatcher.messages[0]["text"] == f"{NOT_COVERED}\n\n{short_disclaimer()}"
+    assert dispatcher.messages[0]["text"] == f"{REPHRASE}\n\n{short_disclaimer()}"
+    assert "doesn't seem to cover that" in REPHRASE
+    assert dispatcher.messages[0]["buttons"] == list(TOPIC_BUTTONS)
+
+
+@pytest.mark.parametrize(
+    ("intent", "passage_id"),
+    [
+        ("ask_dosage", "recommended-b12-dosages-01"),
+        ("ask_food_vs_supplements", "sources-of-b12-food-vs-supplements-01"),
+        ("ask_homocysteine", "potential-benefits-of-b12-for-advanced-fatty-liver-04"),
+        ("ask_deficiency_mma", "important-considerations-for-fatty-liver-patients-01"),
+        ("ask_functional_deficiency", "important-considerations-for-fatty-liver-patients-03"),
+        ("ask_vegan_absorption", "recommended-b12-dosages-02"),
+        ("ask_nutrition", "important-considerations-for-fatty-liver-patients-04"),
+        ("ask_nafld", "the-complex-role-of-vitamin-b12-in-liver-health-01"),
+    ],
+)
+async def test_each_topic_quotes_its_passages(kb, intent, passage_id):
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerQuestion().run(dispatcher, make_tracker("question", intent=intent), {})
+    joined = "\n".join(m["text"] for m in dispatcher.messages)
+    assert kb.passage(passage_id).text in joined
+    assert f'section "{kb.passage(passage_id).section}"' in joined
+    assert joined.endswith(short_disclaimer())
 
 
 @pytest.mark.parametrize("text", ["", "\x00\x01\x02\x03\x04"])
