@@ -43,6 +43,9 @@ BACKWARD_FILLERS = frozenset({"for", "of", "my", "the", "your", "his", "her", "s
 SCOPE_BREAKS = frozenset({"but", "however", "although", "though", "yet", ","})
 LIST_SEPARATORS = frozenset({",", "and", "&", "/", "+"})
 RANGE_DASHES = frozenset({"-", "–", "—", "to"})
+# "540 not 450", "540 rather than 450": the figure after the cue is the one being corrected.
+CORRECTION_CUES = (("not",), ("rather", "than"), ("instead", "of"))
+CORRECTION_WINDOW = 4  # tokens before the cue in which the corrected-to figure must stand
 CONDITION_SEVERITY = {c: i for i, c in enumerate(LIVER_CONDITIONS)}  # later = more advanced
 
 NUMBER_SHAPE = r"^-?\d[\d.,]*$"
@@ -229,7 +232,19 @@ def _values(doc, mentions: list[_Mention]) -> list[_Value]:
         value.excluded = _is_not_a_result(doc, value, after, cue, by_start)
         values.append(value)
     _exclude_reference_ranges(doc, values, by_end)
+    _exclude_corrected_figures(doc, values)
     return values
+
+
+def _exclude_corrected_figures(doc, values: list[_Value]) -> None:
+    """In "b12 was 540 not 450" the result is 540: 450 is what the user corrects."""
+    for earlier, value in pairwise(values):
+        for cue in CORRECTION_CUES:
+            start = value.text_start - len(cue)
+            if start < 0 or tuple(t.lower_ for t in doc[start : value.text_start]) != cue:
+                continue
+            if 0 <= start - earlier.end <= CORRECTION_WINDOW:
+                value.excluded = True
 
 
 def _is_not_a_result(doc, value: _Value, after, cue, by_start) -> bool:
