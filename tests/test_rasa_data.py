@@ -31,7 +31,7 @@ def test_domain_actions_exist_in_the_action_server(project_root):
     executor = ActionExecutor()
     executor.register_package("actions")
     domain = yaml.safe_load((project_root / "domain.yml").read_text(encoding="utf-8"))
-    custom = [a for a in domain["actions"] if a.startswith("action_")]
+    custom = [a for a in domain["actions"] if a.startswith(("action_", "validate_"))]
     # Only our package's actions (a test may define throwaway Action subclasses).
     served = [
         name
