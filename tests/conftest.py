@@ -24,3 +24,19 @@ def kb():
 @pytest.fixture(scope="session")
 def article_text() -> str:
     return (PROJECT_ROOT / "knowledge" / "article.md").read_text(encoding="utf-8")
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure():
+    """Record a measured figure; all of them are printed at the end of the run."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

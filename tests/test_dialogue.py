@@ -13,7 +13,7 @@ from tests.e2e.stack import model_path
 RASA = Path(sys.executable).with_name("rasa")
 
 
-def test_test_stories_pass_with_no_prediction_errors(project_root, tmp_path):
+def test_test_stories_pass_with_no_prediction_errors(project_root, tmp_path, report_figure):
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(project_root)}
     result = subprocess.run(
         [str(RASA), "test", "core", "--model", str(model_path()),
@@ -27,6 +27,6 @@ def test_test_stories_pass_with_no_prediction_errors(project_root, tmp_path):
     report = json.loads((tmp_path / "results" / "story_report.json").read_text(encoding="utf-8"))
     stories = report["conversation_accuracy"]
     actions = report["weighted avg"]["support"]
-    print(f"\nrasa test core: {stories['correct']}/{stories['total']} test stories, "
-          f"{actions} actions, accuracy {report['accuracy']:.3f}")
+    report_figure(f"rasa test core: {stories['correct']}/{stories['total']} test stories, "
+                  f"{actions} actions, accuracy {report['accuracy']:.3f}")
     assert stories["correct"] == stories["total"] >= 12

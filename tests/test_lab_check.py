@@ -226,3 +226,18 @@ async def test_add_optional_values_and_stop():
     events = await ActionStopLabCheck().run(dispatcher, make_tracker(form="lab_form"), {})
     assert events[0]["event"] == "active_loop" and events[0]["name"] is None
     assert slot_events(events)["requested_slot"] is None
+
+
+async def test_condition_question_has_a_button_per_answer():
+    from actions.lab_check import ActionAskCondition
+
+    dispatcher = CollectingDispatcher()
+    await ActionAskCondition().run(dispatcher, make_tracker(), {})
+    (message,) = dispatcher.messages
+    assert [b["payload"] for b in message["buttons"]] == [
+        "NAFLD", "NASH", "cirrhosis", "no liver disease", "not sure",
+    ]
+    for button in message["buttons"]:  # each payload is read back as the condition
+        slots = await extract(button["payload"], intent="inform_condition", form="lab_form",
+                              requested="condition")
+        assert slots["condition"] in {"nafld", "nash", "cirrhosis", "none", "unknown"}

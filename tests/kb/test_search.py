@@ -25,7 +25,7 @@ def test_question_set_is_large_enough(question_set):
     assert len(question_set["not_covered"]) >= 10
 
 
-def test_top1_section_accuracy_on_answerable_questions(kb, question_set):
+def test_top1_section_accuracy_on_answerable_questions(kb, question_set, report_figure):
     items = question_set["answerable"]
     misses = []
     for item in items:
@@ -34,19 +34,19 @@ def test_top1_section_accuracy_on_answerable_questions(kb, question_set):
         if not (response.covered and top and _section_slug(top.passage) in item["sections"]):
             misses.append((item["q"], top and top.passage.passage_id, top and top.score))
     accuracy = 1 - len(misses) / len(items)
-    print(f"\nKB retrieval: top-1 in the right section and covered: "
-          f"{len(items) - len(misses)}/{len(items)} = {accuracy:.1%}")
+    report_figure(f"KB retrieval: top-1 in the right section and covered: "
+                  f"{len(items) - len(misses)}/{len(items)} = {accuracy:.1%}")
     for miss in misses:
         print(f"  miss: {miss}")
     assert accuracy >= 0.90
 
 
-def test_not_covered_questions_are_reported_as_not_covered(kb, question_set):
+def test_not_covered_questions_are_reported_as_not_covered(kb, question_set, report_figure):
     items = question_set["not_covered"]
     wrongly_covered = [item["q"] for item in items if kb.search(item["q"]).covered]
     rate = 1 - len(wrongly_covered) / len(items)
-    print(f"\nKB retrieval: not-covered questions reported as not covered: "
-          f"{len(items) - len(wrongly_covered)}/{len(items)} = {rate:.1%}")
+    report_figure(f"KB retrieval: not-covered questions reported as not covered: "
+                  f"{len(items) - len(wrongly_covered)}/{len(items)} = {rate:.1%}")
     for q in wrongly_covered:
         print(f"  wrongly covered: {q}")
     assert rate >= 0.90

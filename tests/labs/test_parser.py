@@ -254,7 +254,7 @@ def _expected(entry: dict) -> tuple:
     return values, entry.get("condition", "unknown")
 
 
-def test_realistic_messages_exact_match_rate():
+def test_realistic_messages_exact_match_rate(report_figure):
     entries = yaml.safe_load(MESSAGES_PATH.read_text(encoding="utf-8"))["messages"]
     assert len(entries) >= 60
     misses = []
@@ -268,7 +268,7 @@ def test_realistic_messages_exact_match_rate():
             misses.append((entry["text"], got, _expected(entry)))
     rate = 1 - len(misses) / len(entries)
     matched = len(entries) - len(misses)
-    print(f"\nlab message extraction exact match: {rate:.1%} ({matched}/{len(entries)})")
+    report_figure(f"lab message extraction exact match: {rate:.1%} ({matched}/{len(entries)})")
     for text, got, want in misses:
         print(f"  MISS {text!r}\n    got  {got}\n    want {want}")
     assert rate >= REQUIRED_EXACT_MATCH

@@ -47,15 +47,15 @@ def test_heldout_set_is_large_and_unseen(heldout, project_root):
     assert not [m["text"] for m in heldout if m["text"].strip().lower() in training]
 
 
-def test_intent_accuracy_on_heldout_messages(heldout, predictions):
+def test_intent_accuracy_on_heldout_messages(heldout, predictions, report_figure):
     misses = [
         (m["text"], m["intent"], p["intent"]["name"])
         for m, p in zip(heldout, predictions, strict=True)
         if p["intent"]["name"] != m["intent"]
     ]
     accuracy = 1 - len(misses) / len(heldout)
-    print(f"\nNLU held-out intent accuracy: {len(heldout) - len(misses)}/{len(heldout)} "
-          f"= {accuracy:.1%}")
+    report_figure(f"NLU held-out intent accuracy: {len(heldout) - len(misses)}/{len(heldout)} "
+                  f"= {accuracy:.1%}")
     for text, want, got in misses:
         print(f"  miss: {text!r}: want {want}, got {got}")
     per_intent = Counter(want for _, want, _ in misses)
@@ -76,7 +76,7 @@ def _extracted(text: str) -> tuple:
     return labs, panel.condition
 
 
-def test_lab_value_extraction_on_heldout_messages(heldout):
+def test_lab_value_extraction_on_heldout_messages(heldout, report_figure):
     with_labs = [m for m in heldout if m.get("labs")]
     misses = [
         (m["text"], _expected(m), _extracted(m["text"]))
@@ -84,8 +84,8 @@ def test_lab_value_extraction_on_heldout_messages(heldout):
         if _extracted(m["text"]) != _expected(m)
     ]
     rate = 1 - len(misses) / len(with_labs)
-    print(f"\nNLU held-out lab-value extraction (values, units and condition exact): "
-          f"{len(with_labs) - len(misses)}/{len(with_labs)} = {rate:.1%}")
+    report_figure(f"NLU held-out lab-value extraction (values, units and condition exact): "
+                  f"{len(with_labs) - len(misses)}/{len(with_labs)} = {rate:.1%}")
     for text, want, got in misses:
         print(f"  miss: {text!r}\n    want {want}\n    got  {got}")
     assert len(with_labs) >= 40
