@@ -45,8 +45,12 @@ kb: $(SPACY_MODEL) ## Rebuild knowledge/kb.json from knowledge/article.md
 	$(PY) -m actions.kb build
 
 train: $(SPACY_MODEL) ## Train the Rasa model unless one for this data/config/domain exists
+	@mkdir -p var/log
 	@if [ -f $(MODEL) ]; then echo "model up to date: $(MODEL)"; else \
-		$(VENV)/bin/rasa train --fixed-model-name b12-$(MODEL_HASH) --out models; fi
+		echo "training $(MODEL) (log: var/log/train.log)"; start=$$SECONDS; \
+		$(VENV)/bin/rasa train --fixed-model-name b12-$(MODEL_HASH) --out models \
+			> var/log/train.log 2>&1 || { tail -n 60 var/log/train.log; exit 1; }; \
+		echo "trained in $$((SECONDS - start)) s: $(MODEL)"; fi
 
 run: knowledge/kb.json train ## Start the action server and the Rasa server (REST, socket.io) on :5005
 	mkdir -p var

@@ -17,17 +17,17 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-.venv/bin/python -m actions.server --port "${ACTION_SERVER_PORT:-5055}" >var/log/actions.log 2>&1 &
+.venv/bin/python -m actions.server --port 5055 >var/log/actions.log 2>&1 &
 pids+=($!)
 # Bounded wait for the action server (it loads the knowledge base first).
 for _ in $(seq 1 60); do
-  if curl -fs "http://127.0.0.1:${ACTION_SERVER_PORT:-5055}/health" >/dev/null 2>&1; then break; fi
+  if curl -fs "http://127.0.0.1:5055/health" >/dev/null 2>&1; then break; fi
   if ! kill -0 "${pids[0]}" 2>/dev/null; then
     echo "action server failed to start:" >&2; tail -n 5 var/log/actions.log >&2; exit 1
   fi
   sleep 0.5
 done
-echo "action server on 127.0.0.1:${ACTION_SERVER_PORT:-5055} (log: var/log/actions.log)"
+echo "action server on 127.0.0.1:5055 (log: var/log/actions.log)"
 
 if [ "$mode" = shell ]; then
   .venv/bin/rasa shell --model "$model" --endpoints endpoints.yml
