@@ -24,7 +24,7 @@ from actions.labs import ANALYTES, LabError, LabInput, LabPanel, LabResult, inte
 from actions.labs.interpret import evaluate
 from actions.labs.parser import parse_unit
 from actions.labs.reference import reference_table
-from actions.labs.report import describe_value
+from actions.labs.report import TABLE_COLUMNS, describe_value, table_rows
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ OPTIONAL = ("homocysteine", "mma", "folate")
 ALL_REQUIRED = ("b12", *OPTIONAL, "condition")
 QUICK_REQUIRED = ("b12", "condition")
 MAX_FAILURES = 2
+# Channels whose clients render the lab_table custom payload (the web widget).
+TABLE_CHANNELS = ("socketio",)
 # "I don't have the others": words that make a skip cover every remaining value.
 SKIP_ALL_WORDS = ("others", "other ones", "rest", "all of them", "any of them", "remaining",
                   "none of them", "the other", "any others", "anything else")
@@ -356,6 +358,11 @@ class ActionInterpretLabs(HealthAction):
 
         result = interpret(panel_from_slots(tracker))
         messages: list[dict[str, Any]] = []
+        if result.values and tracker.get_latest_input_channel() in TABLE_CHANNELS:
+            # The web widget draws this as a table; the text lines below say the same.
+            messages.append({"json_message": {
+                "type": "lab_table", "caption": "Your results against general reference ranges",
+                "columns": list(TABLE_COLUMNS), "rows": table_rows(result)}})
         if result.values:
             lines = [f"- {describe_value(r)}" for r in result.values]
             messages.append({"text": "Your results against general reference ranges:\n"

@@ -241,3 +241,19 @@ async def test_condition_question_has_a_button_per_answer():
         slots = await extract(button["payload"], intent="inform_condition", form="lab_form",
                               requested="condition")
         assert slots["condition"] in {"nafld", "nash", "cirrhosis", "none", "unknown"}
+
+
+async def test_the_web_widget_also_gets_the_values_as_a_table():
+    slots = {"b12": {"value": "1100", "unit": "pg/mL"}, "condition": "nash"}
+    tracker = make_tracker(slots=slots)
+    tracker.events[0]["input_channel"] = "socketio"
+    dispatcher = CollectingDispatcher()
+    await ActionInterpretLabs().run(dispatcher, tracker, {})
+    table = dispatcher.messages[0]["custom"]
+    assert table["type"] == "lab_table"
+    assert table["rows"] == [["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", "high",
+                              "above 664 pmol/L"]]
+    # Other channels get the text lines only.
+    dispatcher = CollectingDispatcher()
+    await ActionInterpretLabs().run(dispatcher, make_tracker(slots=slots), {})
+    assert all(not m.get("custom") for m in dispatcher.messages)

@@ -51,27 +51,57 @@ def to_dict(interpretation: Interpretation, disclaimer: str) -> dict:
     }
 
 
+def reference_range(result: LabResult, table: ReferenceTable | None = None) -> str:
+    """The reference-table range of the band a value fell in, e.g. "258 to 664 pmol/L"."""
+    spec = (table or reference_table()).spec(result.analyte)
+    bands = [b for b in spec.bands if b.status == result.status and result.band in (None, b.band)]
+    return bands[0].describe() if len(bands) == 1 else ""
+
+
+def status_text(result: LabResult) -> str:
+    if result.band in (None, result.status):
+        return result.status
+    return f"{result.status}, {result.band}"
+
+
+def shown_value(result: LabResult) -> str:
+    return f"{result.comparator or ''}{plain_number(result.value)} {result.unit}"
+
+
+def canonical_value(result: LabResult) -> str:
+    return f"{result.comparator or ''}{plain_number(result.canonical_value)} {result.canonical_unit}"
+
+
 def describe_value(result: LabResult, table: ReferenceTable | None = None) -> str:
     """One line per value, e.g. "Vitamin B12: 480 pmol/L, normal (258 to 664 pmol/L)"."""
     spec = (table or reference_table()).spec(result.analyte)
-    bound = result.comparator or ""
-    shown = f"{bound}{plain_number(result.value)} {result.unit}"
+    shown = shown_value(result)
     if result.unit != result.canonical_unit:
-        shown += f" (= {bound}{plain_number(result.canonical_value)} {result.canonical_unit})"
-    status = (
-        result.status if result.band in (None, result.status) else f"{result.status}, {result.band}"
-    )
-    bands = [b for b in spec.bands if b.status == result.status and result.band in (None, b.band)]
-    span = ""
-    if len(bands) == 1:
-        span = f" (reference table: {bands[0].describe()})"
-    line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}: {status}{span}"
+        shown += f" (= {canonical_value(result)})"
+    span = reference_range(result, table)
+    span = f" (reference table: {span})" if span else ""
+    line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}: {status_text(result)}{span}"
     if result.assumed_unit:
         line += (
             f". No unit was given; I assumed {result.unit}: the band is the same in every unit"
             " I accept for this test"
         )
     return line
+
+
+TABLE_COLUMNS = ("Test", "Your value", "In reference units", "Band", "Reference range")
+
+
+def table_rows(interpretation: Interpretation) -> list[list[str]]:
+    """The values as rows of TABLE_COLUMNS, for channels that draw a table."""
+    table = reference_table()
+    rows = []
+    for r in interpretation.values:
+        name = table.spec(r.analyte).name
+        value = shown_value(r) + (" (unit assumed)" if r.assumed_unit else "")
+        rows.append([name[0].upper() + name[1:], value, canonical_value(r), status_text(r),
+                     reference_range(r, table)])
+    return rows
 
 
 def to_text(interpretation: Interpretation, disclaimer: str) -> str:
