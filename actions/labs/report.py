@@ -69,7 +69,8 @@ def shown_value(result: LabResult) -> str:
 
 
 def canonical_value(result: LabResult) -> str:
-    return f"{result.comparator or ''}{plain_number(result.canonical_value)} {result.canonical_unit}"
+    bound = result.comparator or ""
+    return f"{bound}{plain_number(result.canonical_value)} {result.canonical_unit}"
 
 
 def describe_value(result: LabResult, table: ReferenceTable | None = None) -> str:

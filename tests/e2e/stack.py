@@ -43,8 +43,15 @@ def _get(url: str, timeout: float = 2.0) -> int:
 class RasaStack:
     """An action server and a Rasa server sharing one SQLite tracker store."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        credentials: Path = PROJECT_ROOT / "credentials.yml",
+        rasa_args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
+        self.credentials = credentials
+        self.rasa_args = rasa_args
         self.action_port = free_port()
         self.rasa_port = free_port()
         self.endpoints = workdir / "endpoints.yml"
@@ -97,7 +104,7 @@ class RasaStack:
         self.rasa = self._spawn(
             [rasa, "run", "--model", str(model_path()), "--port", str(self.rasa_port),
              "--interface", "127.0.0.1", "--endpoints", str(self.endpoints),
-             "--credentials", str(PROJECT_ROOT / "credentials.yml")],
+             "--credentials", str(self.credentials), *self.rasa_args],
             "rasa.log",
         )
         self._wait(f"http://127.0.0.1:{self.rasa_port}/", self.rasa, "rasa.log")
