@@ -52,7 +52,11 @@ train: $(SPACY_MODEL) ## Train the Rasa model unless one for this data/config/do
 			> var/log/train.log 2>&1 || { tail -n 60 var/log/train.log; exit 1; }; \
 		echo "trained in $$((SECONDS - start)) s: $(MODEL)"; fi
 
-run: knowledge/kb.json train ## Start the action server and the Rasa server (REST, socket.io) on :5005
+web/node_modules: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	touch $@
+
+run: knowledge/kb.json train web/node_modules ## Start the action server, the Rasa server (:5005) and the web chat demo (:8080)
 	mkdir -p var
 	scripts/serve.sh run $(MODEL)
 
@@ -63,11 +67,11 @@ shell: knowledge/kb.json train ## Chat in the terminal (rasa shell), action serv
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
 
-test: lint train ## Lint, then the whole test suite (unit, data validation, end to end)
+test: lint train web/node_modules ## Lint, then the whole test suite (unit, data validation, end to end)
 	MODEL_PATH=$(MODEL) $(PY) -m pytest
 
 bench: $(SPACY_MODEL) ## Micro-benchmarks (knowledge base, lab engine); prints a markdown report
 	$(PY) scripts/bench.py
 
 clean: ## Remove built artefacts (keeps .venv)
-	rm -rf var models .pytest_cache .ruff_cache
+	rm -rf var models .pytest_cache .ruff_cache web/node_modules test-artifacts

@@ -360,9 +360,11 @@ class ActionInterpretLabs(HealthAction):
         messages: list[dict[str, Any]] = []
         if result.values and tracker.get_latest_input_channel() in TABLE_CHANNELS:
             # The web widget draws this as a table; the text lines below say the same.
-            messages.append({"json_message": {
+            # Rasa's socket.io channel emits json_message as keyword arguments of
+            # sio.emit, so the payload travels under "data".
+            messages.append({"json_message": {"data": {
                 "type": "lab_table", "caption": "Your results against general reference ranges",
-                "columns": list(TABLE_COLUMNS), "rows": table_rows(result)}})
+                "columns": list(TABLE_COLUMNS), "rows": table_rows(result)}}})
         if result.values:
             lines = [f"- {describe_value(r)}" for r in result.values]
             messages.append({"text": "Your results against general reference ranges:\n"

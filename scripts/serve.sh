@@ -32,7 +32,11 @@ echo "action server on 127.0.0.1:5055 (log: var/log/actions.log)"
 if [ "$mode" = shell ]; then
   .venv/bin/rasa shell --model "$model" --endpoints endpoints.yml
 else
-  echo "Rasa server starting on :${RASA_PORT:-5005} (REST and socket.io); Ctrl-C stops both"
+  .venv/bin/python web/serve.py --host 127.0.0.1 --port "${WEB_PORT:-8080}" \
+    --socket-url "http://localhost:${RASA_PORT:-5005}" >var/log/web.log 2>&1 &
+  pids+=($!)
+  echo "web chat demo on http://localhost:${WEB_PORT:-8080}/ (log: var/log/web.log)"
+  echo "Rasa server starting on :${RASA_PORT:-5005} (REST and socket.io); Ctrl-C stops everything"
   .venv/bin/rasa run --model "$model" --port "${RASA_PORT:-5005}" \
     --endpoints endpoints.yml --credentials credentials.yml &
   pids+=($!)

@@ -249,7 +249,7 @@ async def test_the_web_widget_also_gets_the_values_as_a_table():
     tracker.events[0]["input_channel"] = "socketio"
     dispatcher = CollectingDispatcher()
     await ActionInterpretLabs().run(dispatcher, tracker, {})
-    table = dispatcher.messages[0]["custom"]
+    table = dispatcher.messages[0]["custom"]["data"]
     assert table["type"] == "lab_table"
     assert table["rows"] == [["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", "high",
                               "above 664 pmol/L"]]

@@ -17,11 +17,3 @@ def quote_text(passage: Passage) -> str:
 def format_quote(passage: Passage) -> str:
     return f'{quote_text(passage)}\n(from the article, section "{passage.section}")'
 
-
-def quote_payload(passage: Passage) -> dict:
-    """Structured form for channels that render block quotes (the web widget)."""
-    return {
-        "passage_id": passage.passage_id,
-        "section": passage.section,
-        "text": passage.text,
-    }

@@ -1,0 +1,251 @@
+"""The chat widget in headless Chromium: the real stack, then a scripted socket.io server.
+
+Waits are bounded (Playwright timeouts); every server listens on loopback.
+Screenshots go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from actions.disclaimer import full_disclaimer, short_disclaimer
+
+pytestmark = pytest.mark.e2e
+
+BANNER = "General information only, not medical advice."
+QUICK_CHECK = "My B12 is 1100 pg/mL and I have NASH"
+REPLY_TIMEOUT_MS = 60_000  # a first reply includes the model's warm-up
+LAB_TABLE_COLUMNS = ["Test", "Your value", "In reference units", "Band", "Reference range"]
+
+
+def open_chat(page) -> None:
+    """Open the widget from the keyboard: focus the launcher, press Enter."""
+    launcher = page.locator(".b12c-launcher")
+    launcher.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".b12c-panel")).to_be_visible()
+    expect(page.locator(".b12c-input")).to_be_focused()
+
+
+def send(page, text: str) -> None:
+    """Type a message and press Enter."""
+    box = page.locator(".b12c-input")
+    box.focus()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def bot(page):
+    return page.locator(".b12c-log .b12c-bot")
+
+
+def horizontal_overflow(page) -> int:
+    return page.evaluate(
+        "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+        " - document.documentElement.clientWidth")
+
+
+def assert_lab_table(page) -> None:
+    """The lab_table custom payload drawn as an accessible table (a missing one fails)."""
+    table = page.locator(".b12c-log table.b12c-table")
+    expect(table).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(table.locator("caption")).not_to_be_empty()
+    headers = table.locator("thead th[scope=col]")
+    expect(headers).to_have_text(LAB_TABLE_COLUMNS)
+    rows = table.locator("tbody tr")
+    expect(rows.first.locator("th[scope=row]")).to_have_count(1)
+    expect(rows.first.locator("td")).to_have_count(len(LAB_TABLE_COLUMNS) - 1)
+
+
+# ---------------------------------------------------------------- the real stack
+
+
+def test_quick_check_in_the_browser(real_site, page, artifacts):
+    page.goto(real_site.url)
+    banner = page.locator(".b12c-banner")
+    open_chat(page)
+    expect(banner).to_have_text(BANNER)
+    expect(page.get_by_role("log")).to_have_attribute("aria-live", "polite")
+
+    # The conversation opens with the full disclaimer (initPayload /greet starts the session).
+    first_paragraph = full_disclaimer().split("\n\n")[0]
+    expect(bot(page).first).to_contain_text(first_paragraph[:80], timeout=REPLY_TIMEOUT_MS)
+    expect(bot(page).first).to_contain_text("not medical advice")
+
+    send(page, QUICK_CHECK)
+    expect(page.locator(".b12c-log .b12c-user").last).to_have_text(f"You: {QUICK_CHECK}")
+    expect(page.locator(".b12c-typing")).to_be_visible()
+    offer = page.get_by_role("button", name="No, thanks")
+    expect(offer).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".b12c-log")).to_contain_text("Would you like to add your other results")
+
+    # A quote is a blockquote, its section a <cite>; the short disclaimer is in the turn.
+    quote = page.locator(".b12c-log figure.b12c-quote").first
+    expect(quote.locator("blockquote")).not_to_be_empty()
+    expect(quote.locator("cite")).not_to_be_empty()
+    assert '"' not in quote.locator("blockquote").inner_text()[:1]
+    expect(page.locator(".b12c-log")).to_contain_text(short_disclaimer())
+    expect(page.locator(".b12c-log")).to_contain_text("1100 pg/mL")
+    assert_lab_table(page)
+    expect(page.locator(".b12c-typing")).to_be_hidden(timeout=5_000)
+
+    # "No, thanks" from the keyboard: the title is shown as the user's message.
+    offer.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".b12c-log .b12c-user").last).to_have_text("You: No, thanks")
+    expect(page.get_by_role("button", name="No, thanks")).to_be_disabled()
+    expect(bot(page).last).to_contain_text("anything else", timeout=REPLY_TIMEOUT_MS)
+    page.wait_for_timeout(1_000)  # let the turn finish before counting
+    page.screenshot(path=str(artifacts / "widget-desktop-1280x800.png"))
+    before = page.locator(".b12c-log .b12c-msg").all_inner_texts()
+
+    # A reload keeps the conversation (same session id, transcript re-rendered).
+    session = page.evaluate("() => localStorage.getItem('b12chat:session')")
+    page.reload()
+    expect(page.locator(".b12c-panel")).to_be_visible()
+    expect(page.locator(".b12c-log .b12c-msg")).to_have_count(len(before))
+    assert page.locator(".b12c-log .b12c-msg").all_inner_texts() == before
+    assert_lab_table(page)
+    expect(page.locator(".b12c-log blockquote").first).to_be_visible()
+    expect(page.locator(".b12c-status")).to_be_empty(timeout=REPLY_TIMEOUT_MS)
+    assert page.evaluate("() => localStorage.getItem('b12chat:session')") == session
+    # ... and the server still knows it: the conversation goes on where it was.
+    send(page, "thanks")
+    expect(bot(page).last).to_contain_text("welcome", timeout=REPLY_TIMEOUT_MS)
+    page.wait_for_timeout(1_000)
+
+    # Phone width: no horizontal scroll, open or closed.
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_timeout(300)
+    assert horizontal_overflow(page) <= 0
+    assert page.evaluate("() => document.querySelector('.b12c-log').scrollWidth"
+                         " <= document.querySelector('.b12c-log').clientWidth")
+    page.screenshot(path=str(artifacts / "widget-phone-375x812.png"))
+    page.locator(".b12c-log table.b12c-table").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "widget-phone-375x812-table.png"))
+    page.locator(".b12c-close").click()
+    expect(page.locator(".b12c-launcher")).to_be_focused()
+    assert horizontal_overflow(page) <= 0
+    page.screenshot(path=str(artifacts / "widget-phone-375x812-closed.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_typed_html_is_shown_as_text(real_site, page):
+    page.goto(real_site.url)
+    open_chat(page)
+    expect(bot(page).first).to_contain_text("not medical advice", timeout=REPLY_TIMEOUT_MS)
+    hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    send(page, hostile)
+    expect(page.locator(".b12c-log .b12c-user").last).to_have_text(f"You: {hostile}")
+    page.wait_for_timeout(1_500)
+    assert page.locator(".b12c-log img, .b12c-log script").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"]])
+def test_each_transport_reaches_rasa(real_site, page, transports):
+    page.add_init_script(f"window.B12ChatConfig = {{transports: {transports!r}}};")
+    page.goto(real_site.url)
+    open_chat(page)
+    expect(bot(page).first).to_contain_text("not medical advice", timeout=REPLY_TIMEOUT_MS)
+    assert page.console_errors == []
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null"])
+def test_rasa_refuses_other_origins(real_site, origin):
+    """engineio checks Origin on every request (polling here; websocket alike)."""
+    request = urllib.request.Request(f"{real_site.socket_url}/socket.io/?EIO=4&transport=polling",
+                                     headers={"Origin": origin})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    allowed = real_site.url.rstrip("/")
+    request = urllib.request.Request(f"{real_site.socket_url}/socket.io/?EIO=4&transport=polling",
+                                     headers={"Origin": allowed})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert response.headers.get_all("Access-Control-Allow-Origin") == [allowed]
+
+
+# ---------------------------------------------------------------- the scripted server
+
+
+def test_lab_table_and_quotes_from_rasa_wire_format(fake_site, page):
+    page.goto(fake_site.url)
+    open_chat(page)
+    expect(bot(page).first).to_contain_text("not medical advice")
+    send(page, "table please")
+    assert_lab_table(page)
+    table = page.locator(".b12c-log table.b12c-table")
+    expect(table.locator("caption")).to_have_text("Your results against general reference ranges")
+    expect(table.locator("tbody th[scope=row]")).to_have_text(
+        ["Vitamin B12", "Homocysteine <script>"])
+    expect(table.locator("tbody tr").first.locator("td")).to_have_text(
+        ["1100 pg/mL", "811.8 pmol/L", "high", "258 to 664 pmol/L"])
+    quote = page.locator(".b12c-log figure.b12c-quote")
+    expect(quote.locator("blockquote")).to_have_text(
+        "High serum B12 can coexist with functional deficiency.")
+    expect(quote.locator("cite")).to_have_text("B12, the Liver, and Misleading Blood Levels")
+    expect(page.locator(".b12c-log")).to_contain_text("- Vitamin B12: high")
+    assert page.locator(".b12c-log script").count() == 0
+    # The table comes before the text of the same turn.
+    order = page.evaluate("""() => [...document.querySelectorAll('.b12c-log .b12c-bot')]
+        .map(m => m.querySelector('table') ? 'table' : m.textContent.slice(11, 24))""")
+    assert order.index("table") < order.index("Your results:")
+
+
+def test_bot_html_is_shown_as_text(fake_site, page):
+    page.goto(fake_site.url)
+    open_chat(page)
+    send(page, "html please")
+    hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script> & <b>bold</b>'
+    expect(bot(page).filter(has_text="<script>")).to_have_text(f"Assistant: {hostile}")
+    button = page.get_by_role("button", name='<img src=y onerror="window.__xss=3">')
+    expect(button).to_be_visible()
+    page.wait_for_timeout(500)
+    assert page.locator(".b12c-log img, .b12c-log script, .b12c-log b").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+
+
+def test_keyboard_only(fake_site, page):
+    page.goto(fake_site.url)
+    launcher = page.locator(".b12c-launcher")
+    for _ in range(20):  # Tab through the page until the launcher has focus
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('b12c-launcher')"):
+            break
+    expect(launcher).to_be_focused()
+    assert launcher.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    expect(page.locator(".b12c-input")).to_be_focused()
+    choice = page.get_by_role("button", name="Check my results")
+    expect(choice).to_be_visible()
+    # Backwards from the input: the log's buttons, then the log itself (scrollable).
+    page.keyboard.press("Shift+Tab")
+    expect(choice).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("log")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(choice).to_be_focused()
+    assert choice.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    expect(page.locator(".b12c-log .b12c-user").last).to_have_text("You: Check my results")
+    expect(bot(page).last).to_have_text("Assistant: You said: /request_lab_check")
+    send(page, "hello there")
+    expect(bot(page).last).to_have_text("Assistant: You said: hello there")
+    page.keyboard.press("Escape")
+    expect(page.locator(".b12c-panel")).to_be_hidden()
+    expect(launcher).to_be_focused()
+
+
+def test_new_bot_messages_are_announced(fake_site, page):
+    page.goto(fake_site.url)
+    open_chat(page)
+    log = page.get_by_role("log", name="Conversation")
+    expect(log).to_have_attribute("aria-live", "polite")
+    expect(log.locator(".b12c-bot").first).to_contain_text("not medical advice")
+    expect(page.get_by_role("note")).to_have_text(BANNER)

@@ -1,0 +1,542 @@
+/*
+ * B12 chat widget: an embeddable chat window for the B12 & fatty liver Rasa assistant,
+ * talking to Rasa's socket.io channel. Plain JavaScript, no framework, no CDN.
+ *
+ * Embed (see web/README.md):
+ *   <script>window.B12ChatConfig = {socketUrl: "http://localhost:5005"};</script>
+ *   <script src="https://your-host/widget.js" defer></script>
+ *
+ * Every piece of message text reaches the page through textContent / DOM nodes only,
+ * never innerHTML, so HTML or script in a message is shown as text.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  var BASE = script && script.src ? script.src.replace(/[^/]*(\?.*)?$/, "") : "";
+
+  var DEFAULTS = {
+    socketUrl: null,                 // required: the Rasa server, e.g. "http://localhost:5005"
+    socketPath: "/socket.io/",       // Rasa's socketio_path
+    transports: ["websocket"],       // or ["polling", "websocket"] (needs origins allowed, README)
+    title: "B12 results helper",
+    subtitle: "Questions about your vitamin B12 results",
+    disclaimer: "General information only, not medical advice.",
+    initPayload: null,               // e.g. "/greet": sent once when a new session starts
+    inputPlaceholder: "Type your message",
+    launcherLabel: "Chat about your B12 results",
+    startOpen: false,
+    storage: "local",                // "local" (survives closing the tab) or "session"
+    storagePrefix: "b12chat",
+    maxTranscript: 300,              // messages kept per session
+    replyTimeoutMs: 30000,           // the typing indicator gives up after this long
+    clientUrl: BASE + "vendor/socket.io.min.js",
+    stylesheetUrl: BASE + "widget.css"
+  };
+
+  var QUOTE_CITE = /^\s*\(from the article, section "(.+)"\)\s*$/;
+
+  // ---------------------------------------------------------------- small helpers
+
+  function h(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === null || value === undefined || value === false) return;
+      if (key === "text") node.textContent = String(value);
+      else if (key === "className") node.className = value;
+      else node.setAttribute(key, value === true ? "" : String(value));
+    });
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) return;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function srOnly(text) {
+    return h("span", { className: "b12c-sr", text: text });
+  }
+
+  function uid() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
+  }
+
+  function pickStorage(kind) {
+    try {
+      var store = kind === "session" ? window.sessionStorage : window.localStorage;
+      var probe = "__b12chat_probe__";
+      store.setItem(probe, "1");
+      store.removeItem(probe);
+      return store;
+    } catch (e) {
+      return null; // storage disabled: the chat still works, it just is not kept
+    }
+  }
+
+  // ---------------------------------------------------------------- message parsing
+
+  /** A lab_table custom payload, wherever Rasa put it; null when it is not one. */
+  function labTableOf(message) {
+    var candidates = [message, message && message.data, message && message.custom];
+    for (var i = 0; i < candidates.length; i++) {
+      var c = candidates[i];
+      if (c && typeof c === "object" && c.type === "lab_table") return c;
+    }
+    return null;
+  }
+
+  /**
+   * Split bot text into blocks: {kind: "text", text} and {kind: "quote", text, section}.
+   * A quote is the line right before a `(from the article, section "...")` line.
+   */
+  function textBlocks(text) {
+    var lines = String(text).split("\n");
+    var blocks = [];
+    var buffer = [];
+    function flush() {
+      if (buffer.length) blocks.push({ kind: "text", text: buffer.join("\n") });
+      buffer = [];
+    }
+    for (var i = 0; i < lines.length; i++) {
+      var cite = QUOTE_CITE.exec(lines[i]);
+      if (cite && buffer.length && buffer[buffer.length - 1].trim()) {
+        var quoted = buffer.pop().trim();
+        flush();
+        if (quoted.length >= 2 && quoted.charAt(0) === '"' &&
+            quoted.charAt(quoted.length - 1) === '"') {
+          quoted = quoted.slice(1, -1);
+        }
+        blocks.push({ kind: "quote", text: quoted, section: cite[1] });
+      } else {
+        buffer.push(lines[i]);
+      }
+    }
+    flush();
+    return blocks;
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function renderText(text) {
+    var out = document.createDocumentFragment();
+    textBlocks(text).forEach(function (block) {
+      if (block.kind === "quote") {
+        out.appendChild(h("figure", { className: "b12c-quote" }, [
+          h("blockquote", {}, [h("p", { text: block.text })]),
+          h("figcaption", {}, ["from the article, section ", h("cite", { text: block.section })])
+        ]));
+      } else if (block.text.trim()) {
+        out.appendChild(h("p", { className: "b12c-text", text: block.text }));
+      }
+    });
+    return out;
+  }
+
+  function renderLabTable(table) {
+    var columns = Array.isArray(table.columns) ? table.columns.map(String) : [];
+    var rows = Array.isArray(table.rows) ? table.rows.filter(Array.isArray) : [];
+    if (!columns.length || !rows.length) {
+      return h("p", { className: "b12c-text", text: "(A results table could not be shown.)" });
+    }
+    var caption = typeof table.caption === "string" && table.caption ? table.caption
+      : "Your results";
+    var thead = h("thead", {}, [h("tr", {}, columns.map(function (name) {
+      return h("th", { scope: "col", text: name });
+    }))]);
+    var tbody = h("tbody", {}, rows.map(function (row) {
+      return h("tr", {}, columns.map(function (_, index) {
+        var value = row[index] === undefined || row[index] === null ? "" : String(row[index]);
+        return index === 0 ? h("th", { scope: "row", text: value }) : h("td", { text: value });
+      }));
+    }));
+    var element = h("table", { className: "b12c-table" }, [h("caption", { text: caption }),
+      thead, tbody]);
+    // A scroll box keeps an unexpectedly wide table from widening the page.
+    return h("div", { className: "b12c-table-wrap", role: "region", "aria-label": caption,
+      tabindex: "0" }, [element]);
+  }
+
+  function renderAttachment(attachment) {
+    var payload = attachment && attachment.payload;
+    var src = payload && typeof payload.src === "string" ? payload.src : "";
+    if (!/^https?:\/\//i.test(src)) return null;
+    return h("p", { className: "b12c-text" }, [
+      h("a", { href: src, target: "_blank", rel: "noopener noreferrer", text: "Open image" })
+    ]);
+  }
+
+  function buttonsOf(message) {
+    var list = message.quick_replies || message.buttons;
+    if (!Array.isArray(list)) return [];
+    return list.filter(function (b) {
+      return b && typeof b.title === "string" && typeof b.payload === "string";
+    });
+  }
+
+  function isRenderable(message) {
+    return !!(message && (typeof message.text === "string" || labTableOf(message) ||
+      buttonsOf(message).length || message.attachment));
+  }
+
+  // ---------------------------------------------------------------- the widget
+
+  function Widget(config) {
+    this.config = config;
+    this.store = pickStorage(config.storage);
+    this.socket = null;
+    this.sessionId = this.load("session");
+    this.confirmed = false;
+    this.pending = [];
+    this.transcript = this.sessionId ? this.loadTranscript(this.sessionId) : [];
+    this.idleTimer = null;
+    this.giveUpTimer = null;
+    this.build();
+  }
+
+  Widget.prototype.key = function (name) {
+    return this.config.storagePrefix + ":" + name;
+  };
+  Widget.prototype.load = function (name) {
+    return this.store ? this.store.getItem(this.key(name)) : null;
+  };
+  Widget.prototype.save = function (name, value) {
+    if (!this.store) return;
+    try {
+      if (value === null) this.store.removeItem(this.key(name));
+      else this.store.setItem(this.key(name), value);
+    } catch (e) { /* quota: keep going without persistence */ }
+  };
+  Widget.prototype.loadTranscript = function (sessionId) {
+    try {
+      var parsed = JSON.parse(this.load("transcript:" + sessionId) || "[]");
+      return Array.isArray(parsed) ? parsed : [];
+    } catch (e) {
+      return [];
+    }
+  };
+  Widget.prototype.saveTranscript = function () {
+    if (!this.sessionId) return;
+    this.transcript = this.transcript.slice(-this.config.maxTranscript);
+    this.save("transcript:" + this.sessionId, JSON.stringify(this.transcript));
+  };
+
+  Widget.prototype.build = function () {
+    var c = this.config;
+    var self = this;
+    var panelId = "b12c-panel-" + uid().slice(0, 8);
+    var inputId = panelId + "-input";
+
+    this.launcher = h("button", { type: "button", className: "b12c-launcher",
+      "aria-expanded": "false", "aria-controls": panelId }, [
+      h("span", { className: "b12c-launcher-icon", "aria-hidden": "true", text: "💬" }),
+      h("span", { className: "b12c-launcher-label", text: c.launcherLabel })
+    ]);
+    this.closeButton = h("button", { type: "button", className: "b12c-close",
+      "aria-label": "Close chat" }, [h("span", { "aria-hidden": "true", text: "×" })]);
+    this.log = h("div", { className: "b12c-log", role: "log", "aria-live": "polite",
+      "aria-relevant": "additions", "aria-label": "Conversation", tabindex: "0" });
+    this.typing = h("div", { className: "b12c-typing", hidden: true, "aria-hidden": "true" }, [
+      h("span", { className: "b12c-dot" }), h("span", { className: "b12c-dot" }),
+      h("span", { className: "b12c-dot" }), h("span", { className: "b12c-typing-label",
+        text: "Assistant is typing" })
+    ]);
+    this.status = h("p", { className: "b12c-status", role: "status" });
+    this.input = h("input", { id: inputId, type: "text", className: "b12c-input",
+      autocomplete: "off", maxlength: "2000", placeholder: c.inputPlaceholder,
+      "aria-describedby": panelId + "-banner" });
+    this.sendButton = h("button", { type: "submit", className: "b12c-send", text: "Send" });
+    this.form = h("form", { className: "b12c-form" }, [
+      h("label", { for: inputId, className: "b12c-sr", text: "Your message" }),
+      this.input, this.sendButton
+    ]);
+    this.panel = h("section", { id: panelId, className: "b12c-panel", hidden: true,
+      "aria-label": c.title }, [
+      h("header", { className: "b12c-header" }, [
+        h("div", {}, [
+          h("h2", { className: "b12c-title", text: c.title }),
+          c.subtitle ? h("p", { className: "b12c-subtitle", text: c.subtitle }) : null
+        ]),
+        this.closeButton
+      ]),
+      h("p", { id: panelId + "-banner", className: "b12c-banner", role: "note",
+        text: c.disclaimer }),
+      this.log, this.typing, this.status, this.form
+    ]);
+    this.root = h("div", { className: "b12c-root" }, [this.panel, this.launcher]);
+
+    // History first, while the log is detached: it is not re-announced on reload.
+    this.transcript.forEach(function (entry) { self.renderEntry(entry); });
+    this.disableOldButtons();
+
+    // Keep the newest message in view when the panel changes size (rotation, keyboard).
+    this.pinned = true;
+    this.log.addEventListener("scroll", function () {
+      var log = self.log;
+      self.pinned = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+    });
+    if (window.ResizeObserver) {
+      new window.ResizeObserver(function () {
+        if (self.pinned) self.scrollToEnd();
+      }).observe(this.log);
+    }
+
+    this.launcher.addEventListener("click", function () { self.toggle(); });
+    this.closeButton.addEventListener("click", function () { self.close(); });
+    this.panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") self.close();
+    });
+    this.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = self.input.value.trim();
+      if (!text) return;
+      self.input.value = "";
+      self.sendUser(text, text);
+    });
+
+    document.body.appendChild(this.root);
+    if (c.startOpen || this.load("open") === "1") this.open(false);
+  };
+
+  Widget.prototype.isOpen = function () {
+    return !this.panel.hidden;
+  };
+
+  Widget.prototype.open = function (focus) {
+    this.panel.hidden = false;
+    this.root.classList.add("b12c-open");
+    this.launcher.setAttribute("aria-expanded", "true");
+    this.save("open", "1");
+    this.connect();
+    this.scrollToEnd();
+    if (focus !== false) this.input.focus();
+  };
+
+  Widget.prototype.close = function () {
+    this.panel.hidden = true;
+    this.root.classList.remove("b12c-open");
+    this.launcher.setAttribute("aria-expanded", "false");
+    this.save("open", null);
+    this.launcher.focus();
+  };
+
+  Widget.prototype.toggle = function () {
+    if (this.isOpen()) this.close(); else this.open();
+  };
+
+  Widget.prototype.setStatus = function (text) {
+    this.status.textContent = text;
+  };
+
+  // ---------------------------------------------------------------- socket.io
+
+  Widget.prototype.connect = function () {
+    if (this.socket) return;
+    var self = this;
+    this.setStatus("Connecting…");
+    loadClient(this.config.clientUrl, function (error) {
+      if (error) {
+        self.setStatus("The chat could not load. Please try again later.");
+        return;
+      }
+      self.openSocket();
+    });
+  };
+
+  Widget.prototype.openSocket = function () {
+    var self = this;
+    var socket = window.io(this.config.socketUrl, {
+      path: this.config.socketPath,
+      transports: this.config.transports,
+      reconnectionDelayMax: 10000
+    });
+    this.socket = socket;
+    socket.on("connect", function () {
+      self.confirmed = false;
+      self.setStatus("");
+      socket.emit("session_request", { session_id: self.sessionId });
+    });
+    socket.on("session_confirm", function (data) {
+      var id = data && typeof data === "object" ? data.session_id : data;
+      if (typeof id !== "string" || !id) return;
+      var isNew = id !== self.sessionId;
+      if (isNew) {
+        self.sessionId = id;
+        self.save("session", id);
+        self.transcript = self.loadTranscript(id);
+      }
+      self.confirmed = true;
+      if (isNew && !self.transcript.length && self.config.initPayload) {
+        self.emitUser(self.config.initPayload);
+      }
+      var queued = self.pending;
+      self.pending = [];
+      queued.forEach(function (text) { self.emitUser(text); });
+    });
+    socket.on(this.config.botEvent || "bot_uttered", function (message) {
+      self.receiveBot(message);
+    });
+    socket.on("disconnect", function () {
+      self.confirmed = false;
+      self.setStatus("Connection lost. Reconnecting…");
+    });
+    socket.on("connect_error", function () {
+      self.setStatus("Cannot reach the assistant. Retrying…");
+    });
+  };
+
+  Widget.prototype.emitUser = function (text) {
+    if (!this.socket || !this.confirmed) {
+      this.pending.push(text);
+      this.connect();
+      return;
+    }
+    this.socket.emit(this.config.userEvent || "user_uttered",
+      { message: text, session_id: this.sessionId });
+    this.showTyping();
+  };
+
+  /** Show `shown` as the user's message and send `payload` to the assistant. */
+  Widget.prototype.sendUser = function (shown, payload) {
+    this.addEntry({ from: "user", text: shown });
+    this.disableOldButtons();
+    this.emitUser(payload);
+  };
+
+  Widget.prototype.receiveBot = function (message) {
+    if (!isRenderable(message)) return;
+    // Keep plain JSON only (what the transcript can store and re-render).
+    var clean = JSON.parse(JSON.stringify(message));
+    this.addEntry({ from: "bot", message: clean });
+    // Rasa sends a turn as several messages with no end marker: wait for a pause.
+    var self = this;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(function () { self.hideTyping(); }, 800);
+  };
+
+  // ---------------------------------------------------------------- transcript and view
+
+  Widget.prototype.addEntry = function (entry) {
+    this.transcript.push(entry);
+    this.saveTranscript();
+    this.renderEntry(entry);
+    this.scrollToEnd();
+  };
+
+  Widget.prototype.renderEntry = function (entry) {
+    var self = this;
+    var item;
+    if (entry.from === "user") {
+      item = h("div", { className: "b12c-msg b12c-user" }, [
+        srOnly("You: "), h("p", { className: "b12c-text", text: entry.text })
+      ]);
+    } else if (entry.from === "bot" && entry.message) {
+      var message = entry.message;
+      var table = labTableOf(message);
+      item = h("div", { className: "b12c-msg b12c-bot" }, [srOnly("Assistant: ")]);
+      if (table) item.appendChild(renderLabTable(table));
+      if (typeof message.text === "string") item.appendChild(renderText(message.text));
+      if (message.attachment) {
+        var attachment = renderAttachment(message.attachment);
+        if (attachment) item.appendChild(attachment);
+      }
+      var buttons = buttonsOf(message);
+      if (buttons.length) {
+        var group = h("div", { className: "b12c-buttons", role: "group",
+          "aria-label": "Suggested replies" });
+        buttons.forEach(function (b) {
+          var button = h("button", { type: "button", className: "b12c-button", text: b.title });
+          button.addEventListener("click", function () {
+            if (button.disabled) return;
+            self.sendUser(b.title, b.payload);
+            self.input.focus();
+          });
+          group.appendChild(button);
+        });
+        item.appendChild(group);
+      }
+    }
+    if (item) this.log.appendChild(item);
+  };
+
+  /** Only the buttons of the bot messages since the user's last message stay usable. */
+  Widget.prototype.disableOldButtons = function () {
+    var items = this.log.children;
+    var lastUser = -1;
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].classList.contains("b12c-user")) lastUser = i;
+    }
+    for (var j = 0; j < items.length; j++) {
+      var buttons = items[j].querySelectorAll(".b12c-buttons button");
+      for (var k = 0; k < buttons.length; k++) buttons[k].disabled = j < lastUser;
+    }
+  };
+
+  Widget.prototype.scrollToEnd = function () {
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  Widget.prototype.showTyping = function () {
+    var self = this;
+    this.typing.hidden = false;
+    this.panel.setAttribute("aria-busy", "true");
+    clearTimeout(this.giveUpTimer);
+    this.giveUpTimer = setTimeout(function () { self.hideTyping(); }, this.config.replyTimeoutMs);
+  };
+
+  Widget.prototype.hideTyping = function () {
+    this.typing.hidden = true;
+    this.panel.removeAttribute("aria-busy");
+    clearTimeout(this.giveUpTimer);
+  };
+
+  // ---------------------------------------------------------------- start-up
+
+  function loadClient(url, done) {
+    if (typeof window.io === "function") { done(null); return; }
+    var tag = document.createElement("script");
+    tag.src = url;
+    tag.async = true;
+    tag.onload = function () { done(typeof window.io === "function" ? null : new Error("no io")); };
+    tag.onerror = function () { done(new Error("failed to load " + url)); };
+    document.head.appendChild(tag);
+  }
+
+  function loadStylesheet(url) {
+    if (!url || document.querySelector('link[data-b12chat="css"]')) return;
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = url;
+    link.setAttribute("data-b12chat", "css");
+    document.head.appendChild(link);
+  }
+
+  function start() {
+    var user = window.B12ChatConfig || {};
+    var config = {};
+    Object.keys(DEFAULTS).forEach(function (key) {
+      config[key] = user[key] !== undefined ? user[key] : DEFAULTS[key];
+    });
+    config.userEvent = user.userEvent || "user_uttered";
+    config.botEvent = user.botEvent || "bot_uttered";
+    if (typeof config.socketUrl !== "string" || !config.socketUrl) {
+      if (window.console) console.error("B12 chat: window.B12ChatConfig.socketUrl is required");
+      return;
+    }
+    loadStylesheet(config.stylesheetUrl);
+    var widget = new Widget(config);
+    window.B12Chat = {
+      open: function () { widget.open(); },
+      close: function () { widget.close(); },
+      /** Forget this browser's conversation (a new session starts on the next open). */
+      reset: function () {
+        if (widget.sessionId) widget.save("transcript:" + widget.sessionId, null);
+        widget.save("session", null);
+      }
+    };
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
