@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import PROJECT_ROOT, RasaStack, free_port, model_path
+from tests.e2e.stack import PROJECT_ROOT, RasaStack, free_port
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,10 +69,9 @@ class WidgetRasaStack(RasaStack):
     """The e2e stack with the socket.io channel allowing the widget's origins."""
 
     def __init__(self, workdir: Path, widget_origins: list[str]) -> None:
-        super().__init__(workdir)
-        self.credentials = workdir / "credentials.yml"
+        credentials = workdir / "credentials.yml"
         listed = "".join(f"    - {origin}\n" for origin in widget_origins)
-        self.credentials.write_text(
+        credentials.write_text(
             "rest:\n"
             "channels.socketio.SocketIOInput:\n"
             "  user_message_evt: user_uttered\n"
@@ -81,20 +80,11 @@ class WidgetRasaStack(RasaStack):
             f"  cors_allowed_origins:\n{listed}",
             encoding="utf-8",
         )
+        super().__init__(workdir, credentials=credentials)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
-
-    def start_rasa(self) -> None:
-        rasa = str(Path(sys.executable).with_name("rasa"))
-        self.rasa = self._spawn(
-            [rasa, "run", "--model", str(model_path()), "--port", str(self.rasa_port),
-             "--interface", "127.0.0.1", "--endpoints", str(self.endpoints),
-             "--credentials", str(self.credentials)],
-            "rasa.log",
-        )
-        self._wait(f"{self.url}/", self.rasa, "rasa.log")
 
 
 @dataclass
