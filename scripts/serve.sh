@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Start the action server and the Rasa server (or `rasa shell`), stop both on Ctrl-C.
+# Start the action server, the web chat demo and the Rasa server (or `rasa shell`);
+# Ctrl-C stops everything this script started. (Background jobs of a script ignore
+# SIGINT, so the cleanup sends SIGTERM to each one.)
 # Usage: scripts/serve.sh run|shell MODEL_PATH
 set -euo pipefail
 mode=${1:?run or shell}
@@ -39,6 +41,7 @@ else
   echo "Rasa server starting on :${RASA_PORT:-5005} (REST and socket.io); Ctrl-C stops everything"
   .venv/bin/rasa run --model "$model" --port "${RASA_PORT:-5005}" \
     --endpoints endpoints.yml --credentials credentials.yml &
-  pids+=($!)
-  wait "${pids[1]}"
+  rasa_pid=$!
+  pids+=("$rasa_pid")
+  wait "$rasa_pid"
 fi
