@@ -104,7 +104,7 @@ def _intent(tracker: Tracker) -> str | None:
 
 
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
-    lowered = f" {text.lower().replace('’', chr(39))} "
+    lowered = " " + text.lower().replace("’", "'") + " "
     return any(w in lowered for w in words)
 
 
@@ -142,7 +142,8 @@ class ActionExtractLabValues(Action):
         table = reference_table()
 
         pending = tracker.get_slot("pending_value")
-        if pending and (unit := parse_unit(text)) and not any(ch.isdigit() for ch in text):
+        digits = any(ch.isdigit() for ch in text)
+        if pending and not digits and (unit := parse_unit(text)):
             item = lab_input(pending["analyte"], pending)
             outcome = evaluate(replace(item, unit=unit), table) if item else None
             if isinstance(outcome, LabResult):
@@ -154,7 +155,6 @@ class ActionExtractLabValues(Action):
         if form_active and intent == "skip_value" and requested in ANALYTES:
             return self._skip(tracker, text, requested)
 
-        digits = any(ch.isdigit() for ch in text)
         expected = requested if requested in ANALYTES and digits else None
         panel = parse(text, expected_analyte=expected)
         found_b12 = False
@@ -170,14 +170,13 @@ class ActionExtractLabValues(Action):
                 if outcome.code == "unit_needed":
                     events.append(SlotSet("pending_value", {"analyte": item.analyte,
                                                             **slot_value(item)}))
-        condition = panel.condition
-        if condition == "unknown" and requested == "condition" and (
+        if panel.condition != "unknown":
+            events.append(SlotSet("condition", panel.condition))
+        elif requested == "condition" and (
             intent in ("inform_condition", "skip_value", "deny") or _mentions(text, UNSURE_WORDS)
         ):
-            condition = "unknown"
-            events.append(SlotSet("condition", condition))
-        elif condition != "unknown":
-            events.append(SlotSet("condition", condition))
+            # "not sure" answers the question: the condition is known to be unknown.
+            events.append(SlotSet("condition", "unknown"))
         if not form_active and found_b12 and panel.condition != "unknown":
             events.append(SlotSet("quick_check", True))
         if issues:
