@@ -18,7 +18,7 @@ SPACY_MODEL := var/spacy/en_b12_liver/config.cfg
 MODEL_HASH = $(shell scripts/model_hash.sh)
 MODEL = models/b12-$(MODEL_HASH).tar.gz
 
-.PHONY: help install spacy kb train run shell test lint bench clean
+.PHONY: help install spacy kb train run shell test lint bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -70,8 +70,12 @@ lint: $(STAMP) ## ruff
 test: lint train web/node_modules ## Lint, then the whole test suite (unit, data validation, end to end)
 	MODEL_PATH=$(MODEL) $(PY) -m pytest
 
-bench: $(SPACY_MODEL) ## Micro-benchmarks (knowledge base, lab engine); prints a markdown report
+bench: knowledge/kb.json train ## Micro-benchmarks, then the server benchmark against stock `rasa init` (~7 min)
 	$(PY) scripts/bench.py
+	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py
+
+bench-quick: knowledge/kb.json train ## Smoke run of the server benchmark (fewer messages)
+	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py --quick
 
 clean: ## Remove built artefacts (keeps .venv)
 	rm -rf var models .pytest_cache .ruff_cache web/node_modules test-artifacts
