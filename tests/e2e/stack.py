@@ -40,6 +40,18 @@ def _get(url: str, timeout: float = 2.0) -> int:
         return response.status
 
 
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Stop a process started in its own session, with everything it started."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 class RasaStack:
     """An action server and a Rasa server sharing one SQLite tracker store."""
 
@@ -109,24 +121,13 @@ class RasaStack:
         )
         self._wait(f"http://127.0.0.1:{self.rasa_port}/", self.rasa, "rasa.log")
 
-    @staticmethod
-    def _stop(proc: subprocess.Popen | None) -> None:
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
     def stop_rasa(self) -> None:
-        self._stop(self.rasa)
+        stop_process(self.rasa)
         self.rasa = None
 
     def stop(self) -> None:
         self.stop_rasa()
-        self._stop(self.actions)
+        stop_process(self.actions)
         self.actions = None
 
     def send(self, sender: str, message: str) -> list[dict]:

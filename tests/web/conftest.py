@@ -8,7 +8,6 @@ cors_allowed_origins listing this test's widget origin (both spellings of loopba
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import PROJECT_ROOT, RasaStack, free_port
+from tests.e2e.stack import PROJECT_ROOT, RasaStack, free_port, stop_process
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,17 +51,6 @@ def spawn(args: list[str], log: Path) -> subprocess.Popen:
         args, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"},
     )
-
-
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 class WidgetRasaStack(RasaStack):
@@ -104,7 +92,7 @@ def serve_widget(workdir: Path, port: int, socket_url: str) -> Site:
     try:
         wait_http(url, proc, log, START_TIMEOUT_S)
     except Exception:
-        stop(proc)
+        stop_process(proc)
         raise
     return Site(url, socket_url, proc)
 
@@ -160,7 +148,7 @@ def real_site(tmp_path_factory):
         yield site
     finally:
         if site is not None:
-            stop(site.proc)
+            stop_process(site.proc)
         stack.stop()
 
 
@@ -181,5 +169,5 @@ def fake_site(tmp_path_factory):
         yield site
     finally:
         if site is not None:
-            stop(site.proc)
-        stop(fake)
+            stop_process(site.proc)
+        stop_process(fake)
