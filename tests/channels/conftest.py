@@ -93,9 +93,5 @@ def channel_stack(tmp_path_factory, telegram_api, slack_api):
         "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
         "SLACK_API_BASE_URL": slack_api.base_url,
     })
-    try:
-        stack.start_actions()
-        stack.start_rasa()
+    with stack.running():
         yield stack
-    finally:
-        stack.stop()

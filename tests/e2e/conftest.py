@@ -9,10 +9,5 @@ from tests.e2e.stack import RasaStack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    stack = RasaStack(tmp_path_factory.mktemp("rasa-stack"))
-    try:
-        stack.start_actions()
-        stack.start_rasa()
+    with RasaStack(tmp_path_factory.mktemp("rasa-stack")).running() as stack:
         yield stack
-    finally:
-        stack.stop()

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +122,16 @@ class RasaStack:
             "rasa.log",
         )
         self._wait(f"http://127.0.0.1:{self.rasa_port}/", self.rasa, "rasa.log")
+
+    @contextmanager
+    def running(self) -> Iterator[RasaStack]:
+        """Both servers up for the ``with`` block, and stopped after it whatever happens."""
+        try:
+            self.start_actions()
+            self.start_rasa()
+            yield self
+        finally:
+            self.stop()
 
     def stop_rasa(self) -> None:
         stop_process(self.rasa)

@@ -140,16 +140,12 @@ def real_site(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("widget-stack")
     web_port = free_port()
     stack = WidgetRasaStack(workdir, origins(web_port))
-    site = None
-    try:
-        stack.start_actions()
-        stack.start_rasa()
+    with stack.running():
         site = serve_widget(workdir, web_port, stack.url)
-        yield site
-    finally:
-        if site is not None:
+        try:
+            yield site
+        finally:
             stop_process(site.proc)
-        stack.stop()
 
 
 @pytest.fixture(scope="session")
