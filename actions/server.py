@@ -2,17 +2,21 @@
 
 Loads the knowledge base before listening, so a missing or corrupt ``kb.json``
 stops start-up with one line instead of failing in front of a patient; binds to
-loopback unless SANIC_HOST says otherwise (only the Rasa server should reach it).
+loopback unless SANIC_HOST says otherwise, and answers /webhook only with the
+shared ACTION_SERVER_TOKEN (only the Rasa server should reach it).
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import logging
 import os
 import sys
 
 from actions.runtime import block_tensorflow
+
+TOKEN_ENV = "ACTION_SERVER_TOKEN"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +37,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
-    from rasa_sdk.endpoint import run
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        print(f"error: set {TOKEN_ENV} (the Rasa server sends it; `make run` generates one)",
+              file=sys.stderr)
+        return 1
 
-    run("actions", port=args.port, cors_origins=[])
+    from rasa_sdk import utils
+    from rasa_sdk.endpoint import create_app
+
+    app = create_app("actions", cors_origins=[])
+    app.register_middleware(token_guard(token), "request")
+    app.run(os.environ["SANIC_HOST"], args.port, workers=utils.number_of_sanic_workers())
     return 0
+
+
+def token_guard(token: str):
+    """Sanic request middleware: everything but /health needs ``Bearer <token>``."""
+    from sanic.response import json as json_response
+
+    expected = f"Bearer {token}".encode()
+
+    async def check(request):
+        if request.path == "/health":
+            return None
+        given = (request.headers.get("Authorization") or "").encode()
+        if not hmac.compare_digest(given, expected):
+            return json_response({"error": "unauthorised"}, status=401)
+        return None
+
+    return check
 
 
 if __name__ == "__main__":

@@ -9,6 +9,13 @@ model=${2:?model path}
 cd "$(dirname "$0")/.."
 export RASA_TELEMETRY_ENABLED=false
 export SANIC_HOST=${SANIC_HOST:-127.0.0.1}
+# The Rasa server proves itself to the action server with a shared token: one
+# per start unless the operator set it (README, "Deploying").
+if [ -z "${ACTION_SERVER_TOKEN:-}" ]; then
+  ACTION_SERVER_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))')
+fi
+export ACTION_SERVER_TOKEN
+export ACTION_SERVER_URL=${ACTION_SERVER_URL:-http://127.0.0.1:5055/webhook}
 mkdir -p var/log
 
 pids=()
@@ -32,14 +39,15 @@ done
 echo "action server on 127.0.0.1:5055 (log: var/log/actions.log)"
 
 if [ "$mode" = shell ]; then
-  .venv/bin/rasa shell --model "$model" --endpoints endpoints.yml
+  .venv/bin/python -m rasa_server shell --model "$model" --endpoints endpoints.yml
 else
   .venv/bin/python web/serve.py --host 127.0.0.1 --port "${WEB_PORT:-8080}" \
     --socket-url "http://localhost:${RASA_PORT:-5005}" >var/log/web.log 2>&1 &
   pids+=($!)
   echo "web chat demo on http://localhost:${WEB_PORT:-8080}/ (log: var/log/web.log)"
   echo "Rasa server starting on :${RASA_PORT:-5005} (REST and socket.io); Ctrl-C stops everything"
-  .venv/bin/rasa run --model "$model" --port "${RASA_PORT:-5005}" \
+  .venv/bin/python -m rasa_server run --model "$model" --port "${RASA_PORT:-5005}" \
+    --interface "${RASA_INTERFACE:-127.0.0.1}" \
     --endpoints endpoints.yml --credentials credentials.yml &
   rasa_pid=$!
   pids+=("$rasa_pid")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 300
+# The project's launcher around `rasa` (rasa_server/__main__.py), as `make run` uses.
+RASA_COMMAND = (sys.executable, "-m", "rasa_server")
 
 
 def free_port() -> int:
@@ -55,30 +58,33 @@ def stop_process(proc: subprocess.Popen | None) -> None:
 
 
 class RasaStack:
-    """An action server and a Rasa server sharing one SQLite tracker store."""
+    """An action server and a Rasa server on loopback, configured by environment variables."""
 
     def __init__(
         self,
         workdir: Path,
         credentials: Path = PROJECT_ROOT / "credentials.yml",
         rasa_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.credentials = credentials
         self.rasa_args = rasa_args
         self.action_port = free_port()
         self.rasa_port = free_port()
-        self.endpoints = workdir / "endpoints.yml"
+        # The project's own endpoints.yml, configured the way an operator would:
+        # by environment variables (README, "Deploying").
+        self.endpoints = PROJECT_ROOT / "endpoints.yml"
         self.db = workdir / "tracker.db"
-        self.endpoints.write_text(
-            f"action_endpoint:\n  url: http://127.0.0.1:{self.action_port}/webhook\n"
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {self.db}\n",
-            encoding="utf-8",
-        )
+        self.token = secrets.token_urlsafe(24)
         self.env = {
             **os.environ,
             "RASA_TELEMETRY_ENABLED": "false",
             "PYTHONPATH": str(PROJECT_ROOT),
+            "ACTION_SERVER_URL": f"http://127.0.0.1:{self.action_port}/webhook",
+            "ACTION_SERVER_TOKEN": self.token,
+            "TRACKER_STORE_URL": f"sqlite:///{self.db}",
+            **(env or {}),
         }
         self.actions: subprocess.Popen | None = None
         self.rasa: subprocess.Popen | None = None
@@ -114,9 +120,8 @@ class RasaStack:
         self._wait(f"http://127.0.0.1:{self.action_port}/health", self.actions, "actions.log")
 
     def start_rasa(self) -> None:
-        rasa = str(Path(sys.executable).with_name("rasa"))
         self.rasa = self._spawn(
-            [rasa, "run", "--model", str(model_path()), "--port", str(self.rasa_port),
+            [*RASA_COMMAND, "run", "--model", str(model_path()), "--port", str(self.rasa_port),
              "--interface", "127.0.0.1", "--endpoints", str(self.endpoints),
              "--credentials", str(self.credentials), *self.rasa_args],
             "rasa.log",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pexpect
 import pytest
 
-from tests.e2e.stack import PROJECT_ROOT, RasaStack, free_port, model_path
+from tests.e2e.stack import PROJECT_ROOT, RASA_COMMAND, RasaStack, free_port, model_path
 
 pytestmark = pytest.mark.e2e
 DOWN, ENTER = "\x1b[B", "\r"
@@ -22,11 +19,10 @@ def choose(child, option_index: int) -> None:
 def test_rasa_shell_greeting_lab_check_and_question(tmp_path):
     stack = RasaStack(tmp_path)
     stack.start_actions()
-    rasa = str(Path(sys.executable).with_name("rasa"))
     child = pexpect.spawn(
-        rasa,
-        ["shell", "--model", str(model_path()), "--endpoints", str(stack.endpoints),
-         "--port", str(free_port())],
+        RASA_COMMAND[0],
+        [*RASA_COMMAND[1:], "shell", "--model", str(model_path()),
+         "--endpoints", str(stack.endpoints), "--port", str(free_port())],
         cwd=str(PROJECT_ROOT), env=stack.env, encoding="utf-8", timeout=60,
         dimensions=(200, 1000),
     )

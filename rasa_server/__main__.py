@@ -1,0 +1,79 @@
+"""Run Rasa with this project's guards: ``python -m rasa_server run|shell ...``.
+
+The arguments are Rasa's own. Before handing over to Rasa it refuses unsafe
+settings (the HTTP API without JWT, several Sanic workers without the Redis
+lock store, no action-server token), fills defaults that endpoints.yml cannot
+express, and installs the action-call guards (rasa_server.resilience).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ACTION_SERVER_URL = "http://127.0.0.1:5055/webhook"
+SERVING_COMMANDS = {"run", "shell", "interactive"}
+
+
+def problems(argv: list[str], env: dict[str, str]) -> list[str]:
+    """Reasons not to start, each with what to do instead."""
+    found = []
+    command = argv[0] if argv else ""
+    protected = {"--jwt-secret", "--auth-token"} & set(argv) or env.get("RASA_JWT_SECRET")
+    if "--enable-api" in argv and not protected:
+        found.append(
+            "--enable-api opens Rasa's HTTP API (conversations, model, tracker "
+            "edits): set RASA_JWT_SECRET (or pass --jwt-secret) to protect it"
+        )
+    workers = env.get("SANIC_WORKERS", "1").strip() or "1"
+    if workers != "1" and not env.get("LOCK_STORE_URL", "").strip():
+        found.append(
+            f"SANIC_WORKERS={workers} needs a shared lock store: set LOCK_STORE_URL "
+            "(redis://...) or SANIC_WORKERS=1"
+        )
+    if command in SERVING_COMMANDS and not env.get("ACTION_SERVER_TOKEN", "").strip():
+        found.append(
+            "ACTION_SERVER_TOKEN is not set: the action server only answers requests "
+            "carrying it (`make run` generates one for local use)"
+        )
+    return found
+
+
+def prepared_argv(argv: list[str], env: dict[str, str]) -> list[str]:
+    """Rasa's argv, with the JWT settings added from RASA_JWT_SECRET when the API is on."""
+    args = list(argv)
+    if "--enable-api" in args and "--jwt-secret" not in args and env.get("RASA_JWT_SECRET"):
+        args += ["--jwt-secret", env["RASA_JWT_SECRET"], "--jwt-method", "HS256"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ
+    found = problems(argv, env)
+    if found:
+        for problem in found:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    env.setdefault("ACTION_SERVER_URL", DEFAULT_ACTION_SERVER_URL)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    if str(PROJECT_ROOT) not in sys.path:
+        # endpoints.yml names rasa_server.stores; without this Rasa would fall
+        # back to an in-memory tracker store and lose conversations on restart.
+        sys.path.insert(0, str(PROJECT_ROOT))
+
+    from rasa_server import resilience
+
+    resilience.install()
+
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", *prepared_argv(argv, env)]
+    rasa_main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
