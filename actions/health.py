@@ -1,6 +1,7 @@
 """The disclaimer choke point: every action that shows health information derives
 from ``HealthAction``, whose ``run`` cannot be overridden and always ends the turn
-with the short disclaimer."""
+with the short disclaimer, and opens it with the full one if the conversation has
+not shown it yet (its session start failed, e.g. while the action server was down)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.disclaimer import short_disclaimer
+from actions.disclaimer import full_disclaimer, short_disclaimer
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,15 @@ def with_disclaimer(messages: tuple[dict[str, Any], ...]) -> list[dict[str, Any]
     else:
         out.append({"text": disclaimer})
     return out
+
+
+def full_disclaimer_shown(tracker: Tracker) -> bool:
+    """Whether any bot message of this conversation carried the full disclaimer."""
+    text = full_disclaimer()
+    return any(
+        event.get("event") == "bot" and text in (event.get("text") or "")
+        for event in tracker.events
+    )
 
 
 class HealthAction(Action, abc.ABC):
@@ -53,6 +63,8 @@ class HealthAction(Action, abc.ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         reply = await self.respond(tracker, domain)
+        if not full_disclaimer_shown(tracker):
+            dispatcher.utter_message(text=full_disclaimer())
         for message in with_disclaimer(reply.messages):
             dispatcher.utter_message(**message)
         return list(reply.events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, BotUttered, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.disclaimer import full_disclaimer
@@ -25,6 +25,10 @@ class ActionSessionStart(Action):
                 for key, value in tracker.current_slot_values().items()
                 if value is not None
             )
-        dispatcher.utter_message(text=full_disclaimer())
+        # As an event after SessionStarted, not a dispatcher message (which Rasa
+        # logs before the action's events): tracker stores load a conversation
+        # from its latest session start, and HealthAction checks that the
+        # disclaimer is in it.
+        events.append(BotUttered(text=full_disclaimer()))
         events.append(ActionExecuted("action_listen"))
         return events

@@ -3,7 +3,8 @@
 Stock Rasa 3.6 waits up to 5 minutes for a custom action, then logs the error
 and says nothing: the patient sees silence. ``install`` wraps
 ``RemoteAction.run`` so every call is bounded (5 s) and a failed call
-(unreachable, timeout, 5xx) becomes one apology per user turn. It also
+(unreachable, timeout, 5xx) becomes one apology per user turn, after which
+the turn's remaining remote actions are skipped. It also
 validates action-server responses with a schema validator compiled once, where
 Rasa re-checks the schema itself on every call (about 40% of our server's CPU
 per turn in a profile).
@@ -14,11 +15,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import aiohttp
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.events import (
+    BotUttered,
+    FollowupAction,
+    UserUtteranceReverted,
+    UserUttered,
+)
 from rasa.shared.exceptions import RasaException
 
 from rasa_server.messages import ACTIONS_UNAVAILABLE
@@ -28,6 +35,24 @@ logger = logging.getLogger(__name__)
 ACTION_TIMEOUT_S = 5.0
 NOTICE_KEY = "service_notice"
 _INSTALLED = "_b12_guarded"
+# Turns (sender, time of the user's message) in which a remote call failed. The
+# slot-extraction call cannot carry the apology (Rasa keeps only its SlotSet
+# events), so the turn's next remote action learns of the failure here.
+_FAILED_TURNS: OrderedDict[tuple[str, float | None], None] = OrderedDict()
+_FAILED_TURNS_MAX = 4096
+
+
+def _turn_key(tracker) -> tuple[str, float | None]:
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return tracker.sender_id, event.timestamp
+    return tracker.sender_id, None
+
+
+def _remember_failure(tracker) -> None:
+    _FAILED_TURNS[_turn_key(tracker)] = None
+    while len(_FAILED_TURNS) > _FAILED_TURNS_MAX:
+        _FAILED_TURNS.popitem(last=False)
 
 
 def apologised_this_turn(tracker) -> bool:
@@ -41,9 +66,19 @@ def apologised_this_turn(tracker) -> bool:
 
 
 def apology_events(tracker) -> list:
+    """The apology (once per turn), then undo the turn and wait for the user.
+
+    The apology asks the user to send the message again, so the message is
+    reverted: the dialogue (an active form, its requested slot) is as before it,
+    instead of a rejected form that confuses the policies after recovery. The
+    follow-up ends the turn; without it the policies keep predicting actions
+    that fail until Rasa's circuit breaker trips.
+    """
+    undo_turn = [UserUtteranceReverted(), FollowupAction("action_listen")]
     if apologised_this_turn(tracker):
-        return []
-    return [BotUttered(ACTIONS_UNAVAILABLE, metadata={NOTICE_KEY: "actions_unavailable"})]
+        return undo_turn
+    return [BotUttered(ACTIONS_UNAVAILABLE, metadata={NOTICE_KEY: "actions_unavailable"}),
+            *undo_turn]
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,6 +113,10 @@ def install(timeout_s: float = ACTION_TIMEOUT_S) -> None:
     original_run = RemoteAction.run
 
     async def guarded_run(self, output_channel, nlg, tracker, domain):
+        if _turn_key(tracker) in _FAILED_TURNS or apologised_this_turn(tracker):
+            # One failed call per turn is enough: don't make the user wait for
+            # the next action's timeout too.
+            return apology_events(tracker)
         try:
             return await asyncio.wait_for(
                 original_run(self, output_channel, nlg, tracker, domain), timeout_s
@@ -91,6 +130,12 @@ def install(timeout_s: float = ACTION_TIMEOUT_S) -> None:
                 "action server call failed: action=%s error=%s cause=%s",
                 self.name(), type(exc).__name__, cause,
             )
+            _remember_failure(tracker)
+            if self.name() == "action_session_start":
+                # Runs before the user's message is logged: the apology comes
+                # with the message's own turn, which fails the same way.
+                # HealthAction shows the full disclaimer once the server is back.
+                return []
             return apology_events(tracker)
 
     RemoteAction.run = guarded_run

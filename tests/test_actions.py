@@ -17,9 +17,13 @@ DOMAIN = {"session_config": {"carry_over_slots_to_new_session": True}}
 async def test_session_start_sends_the_full_disclaimer_first():
     dispatcher = CollectingDispatcher()
     events = await ActionSessionStart().run(dispatcher, make_tracker(), DOMAIN)
-    assert [m["text"] for m in dispatcher.messages] == [full_disclaimer()]
-    assert "not medical advice" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages == []
     assert events[0]["event"] == "session_started"
+    # The disclaimer is the first bot message, logged after SessionStarted so that
+    # a tracker loaded from its latest session start still contains it.
+    bot = [e for e in events if e["event"] == "bot"]
+    assert [e["text"] for e in bot] == [full_disclaimer()]
+    assert "not medical advice" in bot[0]["text"]
     assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
 
 
@@ -107,6 +111,33 @@ def test_a_health_action_cannot_override_run():
 
             async def run(self, dispatcher, tracker, domain):
                 return []
+
+
+async def test_health_reply_opens_with_the_full_disclaimer_if_the_session_start_failed():
+    # Session start during an outage: the user saw only the apology, never the
+    # full disclaimer; the first health reply after recovery must show it first.
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        "what is homocysteine",
+        intent="ask_homocysteine",
+        events=[
+            {"event": "bot", "text": "Sorry, part of this assistant is not responding"},
+            {"event": "user", "text": "what is homocysteine"},
+        ],
+    )
+    await ActionAnswerQuestion().run(dispatcher, tracker, {})
+    texts = [m.get("text") for m in dispatcher.messages]
+    assert texts[0] == full_disclaimer()
+    assert texts.count(full_disclaimer()) == 1
+    assert texts[-1].endswith(short_disclaimer())
+
+
+async def test_full_disclaimer_is_not_repeated_once_shown():
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerQuestion().run(
+        dispatcher, make_tracker("what is homocysteine", intent="ask_homocysteine"), {}
+    )
+    assert full_disclaimer() not in [m.get("text") for m in dispatcher.messages]
 
 
 def test_with_disclaimer_closes_the_last_text_or_adds_one():

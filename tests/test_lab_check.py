@@ -246,7 +246,7 @@ async def test_condition_question_has_a_button_per_answer():
 async def test_the_web_widget_also_gets_the_values_as_a_table():
     slots = {"b12": {"value": "1100", "unit": "pg/mL"}, "condition": "nash"}
     tracker = make_tracker(slots=slots)
-    tracker.events[0]["input_channel"] = "socketio"
+    tracker.events[-1]["input_channel"] = "socketio"
     dispatcher = CollectingDispatcher()
     await ActionInterpretLabs().run(dispatcher, tracker, {})
     table = dispatcher.messages[0]["custom"]["data"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
+from actions.disclaimer import full_disclaimer
+
 SLOTS = {
     "b12": None,
     "homocysteine": None,
@@ -35,7 +37,11 @@ def make_tracker(
         sender_id="test-user",
         slots=all_slots,
         latest_message=latest,
-        events=events or [{"event": "user", "text": text, "parse_data": latest}],
+        # A conversation opens with the full disclaimer (action_session_start).
+        events=events or [
+            {"event": "bot", "text": full_disclaimer()},
+            {"event": "user", "text": text, "parse_data": latest},
+        ],
         paused=False,
         followup_action=None,
         active_loop={"name": form} if form else {},

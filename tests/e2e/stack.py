@@ -142,10 +142,13 @@ class RasaStack:
         stop_process(self.rasa)
         self.rasa = None
 
-    def stop(self) -> None:
-        self.stop_rasa()
+    def stop_actions(self) -> None:
         stop_process(self.actions)
         self.actions = None
+
+    def stop(self) -> None:
+        self.stop_rasa()
+        self.stop_actions()
 
     def send(self, sender: str, message: str) -> list[dict]:
         """One user turn over the REST channel; the bot's messages for it."""

@@ -1,0 +1,58 @@
+"""Stores chosen by environment variables, with the embedded defaults when unset."""
+
+from __future__ import annotations
+
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
+
+from rasa_server import resilience
+from rasa_server.stores import EnvLockStore, describe, tracker_store_settings
+
+
+def test_unset_tracker_store_url_means_the_sqlite_file():
+    assert tracker_store_settings("var/tracker.db", url="") == {
+        "dialect": "sqlite", "db": "var/tracker.db"}
+
+
+def test_postgresql_url_gets_bounded_connect_and_statement_timeouts():
+    settings = tracker_store_settings(
+        "x", url="postgresql://rasa:s3cret@db.internal:5433/conversations")
+    assert settings["dialect"] == "postgresql"
+    assert (settings["host"], settings["port"], settings["db"]) == ("db.internal", 5433,
+                                                                     "conversations")
+    assert (settings["username"], settings["password"]) == ("rasa", "s3cret")
+    assert settings["query"]["connect_timeout"] == "3"
+    assert "statement_timeout" in settings["query"]["options"]
+
+
+def test_other_databases_are_refused():
+    with pytest.raises(ValueError, match="postgresql"):
+        tracker_store_settings("x", url="mysql://u:p@h/db")
+
+
+def test_passwords_stay_out_of_logs():
+    assert "s3cret" not in describe("postgresql://rasa:s3cret@h/db")
+
+
+def test_lock_store_follows_lock_store_url(monkeypatch):
+    monkeypatch.delenv("LOCK_STORE_URL", raising=False)
+    assert isinstance(EnvLockStore(endpoint_config=None), InMemoryLockStore)
+    monkeypatch.setenv("LOCK_STORE_URL", "redis://:pw@127.0.0.1:6390/2?key_prefix=b12")
+    store = EnvLockStore(endpoint_config=None)
+    assert isinstance(store, RedisLockStore)
+    assert store.key_prefix.startswith("b12")
+    monkeypatch.setenv("LOCK_STORE_URL", "memcached://x")
+    with pytest.raises(ValueError, match="redis"):
+        EnvLockStore(endpoint_config=None)
+
+
+def test_compiled_validator_still_rejects_malformed_action_responses():
+    resilience.install()
+    action = RemoteAction("action_x", None)
+    assert action._validate_action_result({"events": [], "responses": []})
+    with pytest.raises(ValidationError):
+        action._validate_action_result({"events": [{"event": "slot"}], "responses": []})
+    with pytest.raises(ValidationError):
+        action._validate_action_result({"events": "not a list"})
