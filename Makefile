@@ -18,7 +18,7 @@ SPACY_MODEL := var/spacy/en_b12_liver/config.cfg
 MODEL_HASH = $(shell scripts/model_hash.sh)
 MODEL = models/b12-$(MODEL_HASH).tar.gz
 
-.PHONY: help install spacy kb train run shell test lint bench bench-quick clean
+.PHONY: help install spacy kb train run shell test lint audit bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -66,6 +66,17 @@ shell: knowledge/kb.json train ## Chat in the terminal (rasa shell), action serv
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .
+
+# pip-audit lives in its own venv: its dependencies conflict with rasa 3.6's pins.
+var/audit-venv/.installed: requirements-audit.txt | $(STAMP)
+	rm -rf var/audit-venv
+	$(PY) -m venv var/audit-venv
+	var/audit-venv/bin/python -m pip install -q -r requirements-audit.txt 2>&1 | { grep -v "is ignored" || true; }
+	var/audit-venv/bin/python -m pip check
+	touch $@
+
+audit: $(STAMP) var/audit-venv/.installed ## pip-audit the pins; every finding must be accepted in security/
+	$(PY) scripts/audit.py
 
 test: lint train web/node_modules ## Lint, then the whole test suite (unit, data validation, end to end)
 	MODEL_PATH=$(MODEL) $(PY) -m pytest
