@@ -8,6 +8,13 @@ the turn's remaining remote actions are skipped. It also
 validates action-server responses with a schema validator compiled once, where
 Rasa re-checks the schema itself on every call (about 40% of our server's CPU
 per turn in a profile).
+
+Rasa also wraps every tracker store in a FailSafeTrackerStore that, when the
+database fails, answers as if the conversation were new and keeps the turn in
+memory: the patient gets a fresh start instead of an error, and the error text
+(with SQL parameters: users' messages) goes to the log. ``install`` makes those
+errors fail the turn instead, logging only the error's type; the channel then
+answers with an apology (channels/rest.py).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import aiohttp
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
+from rasa.core.tracker_store import FailSafeTrackerStore
 from rasa.shared.core.events import (
     BotUttered,
     FollowupAction,
@@ -106,6 +114,16 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     raise error
 
 
+class TrackerStoreUnavailable(RuntimeError):
+    """The tracker store could not load or save a conversation: fail the turn."""
+
+
+def fail_the_turn(error: Exception) -> None:
+    """FailSafeTrackerStore's error callback: log the kind of error, then re-raise."""
+    logger.error("tracker store unavailable: error=%s", type(error).__name__)
+    raise TrackerStoreUnavailable(type(error).__name__) from error
+
+
 def install(timeout_s: float = ACTION_TIMEOUT_S) -> None:
     """Guard every remote action call in this process (idempotent)."""
     if getattr(RemoteAction, _INSTALLED, False):
@@ -138,6 +156,14 @@ def install(timeout_s: float = ACTION_TIMEOUT_S) -> None:
                 return []
             return apology_events(tracker)
 
+    failsafe_init = FailSafeTrackerStore.__init__
+
+    def strict_init(self, tracker_store, on_tracker_store_error=None,
+                    fallback_tracker_store=None):
+        failsafe_init(self, tracker_store, on_tracker_store_error or fail_the_turn,
+                      fallback_tracker_store)
+
+    FailSafeTrackerStore.__init__ = strict_init
     RemoteAction.run = guarded_run
     RemoteAction._validate_action_result = _validate_action_result
     setattr(RemoteAction, _INSTALLED, True)

@@ -56,3 +56,22 @@ def test_compiled_validator_still_rejects_malformed_action_responses():
         action._validate_action_result({"events": [{"event": "slot"}], "responses": []})
     with pytest.raises(ValidationError):
         action._validate_action_result({"events": "not a list"})
+
+
+async def test_tracker_store_errors_fail_the_turn_instead_of_a_fresh_conversation():
+    from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore
+
+    class Broken(InMemoryTrackerStore):
+        async def retrieve(self, sender_id):
+            raise OSError("connection refused; parameters: ('my b12 is 187',)")
+
+        async def save(self, tracker):
+            raise OSError("down")
+
+    resilience.install()
+    store = FailSafeTrackerStore(Broken(None))
+    with pytest.raises(resilience.TrackerStoreUnavailable) as caught:
+        await store.retrieve("someone")
+    assert "187" not in str(caught.value)
+    with pytest.raises(resilience.TrackerStoreUnavailable):
+        await store.save(None)
