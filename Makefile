@@ -18,7 +18,7 @@ SPACY_MODEL := var/spacy/en_b12_liver/config.cfg
 MODEL_HASH = $(shell scripts/model_hash.sh)
 MODEL = models/b12-$(MODEL_HASH).tar.gz
 
-.PHONY: help install spacy kb train run shell test lint audit bench bench-quick clean
+.PHONY: help install spacy kb train run shell test lint audit forget bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ audit: $(STAMP) var/audit-venv/.installed ## pip-audit the pins; every finding m
 
 test: lint train web/node_modules ## Lint, then the whole test suite (unit, data validation, end to end)
 	MODEL_PATH=$(MODEL) $(PY) -m pytest
+
+forget: $(STAMP) ## Delete one user's stored conversation: make forget SENDER=<conversation id>
+	@test -n "$(SENDER)" || { echo "usage: make forget SENDER=<conversation id>"; exit 2; }
+	$(PY) -m rasa_server.forget "$(SENDER)"
 
 bench: knowledge/kb.json train ## Micro-benchmarks, then the server benchmark against stock `rasa init` (~7 min)
 	$(PY) scripts/bench.py

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
+from rasa_server.forget import forget
 from rasa_server.messages import SERVICE_ERROR
 from tests.e2e.services import Postgres, Redis
 from tests.e2e.stack import RasaStack
@@ -88,6 +89,18 @@ def test_a_conversation_alternating_between_two_servers_keeps_slots_and_order(
     assert len(disclaimers) == 1
     # B really runs two Sanic workers (each opens the stores once).
     assert (b.workdir / "rasa.log").read_text().count("tracker store: postgresql") == 2
+
+
+def test_forget_deletes_a_conversation_from_postgresql(servers, engines):
+    a, b = servers
+    postgres, _ = engines
+    sender = "scale-forget"
+    a.send(sender, "b12 is 187 pmol/L")
+    assert stored_events(postgres, sender)
+    assert forget(sender, url=postgres.url) > 0
+    assert stored_events(postgres, sender) == []
+    # The next message starts a new conversation: nothing of the old one is left.
+    assert joined(b.send(sender, "hi")).startswith(full_disclaimer())
 
 
 def test_simultaneous_turns_of_one_sender_on_two_servers_are_serialised(servers, engines):

@@ -1,0 +1,55 @@
+"""Forgetting one user deletes that conversation and nothing else."""
+
+from __future__ import annotations
+
+import subprocess
+
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from rasa_server.forget import forget
+from tests.e2e.stack import PROJECT_ROOT
+
+DOMAIN = Domain.from_yaml("version: '3.1'\nslots:\n  b12:\n    type: any\n    mappings: []\n")
+
+
+async def _store(db, sender: str, text: str) -> None:
+    store = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
+    tracker = DialogueStateTracker.from_events(
+        sender, [UserUttered(text), SlotSet("b12", {"value": "187", "unit": "pmol/L"})],
+        slots=DOMAIN.slots)
+    await store.save(tracker)
+    store.engine.dispose()
+
+
+async def _count(db, sender: str) -> int:
+    store = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
+    tracker = await store.retrieve_full_tracker(sender)
+    store.engine.dispose()
+    return len(tracker.events) if tracker else 0
+
+
+async def test_forget_deletes_one_conversation_only(tmp_path):
+    db = tmp_path / "tracker.db"
+    await _store(db, "patient-a", "my b12 is 187")
+    await _store(db, "patient-b", "my b12 is 250")
+    assert forget("patient-a", url=f"sqlite:///{db}") == 2
+    assert await _count(db, "patient-a") == 0
+    assert await _count(db, "patient-b") == 2
+    assert forget("patient-a", url=f"sqlite:///{db}") == 0
+
+
+def test_make_forget_uses_tracker_store_url(tmp_path):
+    db = tmp_path / "tracker.db"
+    result = subprocess.run(
+        ["make", "-s", "forget", "SENDER=nobody"], cwd=PROJECT_ROOT, capture_output=True,
+        text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "TRACKER_STORE_URL":
+                                     f"sqlite:///{db}", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "nothing deleted" in result.stdout
+    missing = subprocess.run(["make", "-s", "forget"], cwd=PROJECT_ROOT, capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode != 0 and "usage" in missing.stdout
