@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -418,7 +419,8 @@ async def _warmup(url: str, texts: list[str], run_id: str) -> list[str]:
 
 def measure_server(name: str, *, model: Path, cwd: Path, endpoints: Path, credentials: Path,
                    env: dict[str, str], tmp: Path, traffic: dict, messages: dict[int, int],
-                   with_actions: bool, run_id: str) -> dict:
+                   action_port: int | None, rasa_command: list[str], run_id: str) -> dict:
+    with_actions = action_port is not None
     rasa_port = free_port()
     url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
     rasa_log = tmp / f"{name}-rasa.log"
@@ -429,11 +431,10 @@ def measure_server(name: str, *, model: Path, cwd: Path, endpoints: Path, creden
         t0 = time.monotonic()
         wall0 = time.time()
         if with_actions:
-            action_port = int(endpoints.read_text().split("127.0.0.1:")[1].split("/")[0])
             actions_proc = spawn([sys.executable, "-m", "actions.server", "--port",
                                   str(action_port)], PROJECT_ROOT, env, actions_log)
         rasa_proc = spawn(
-            [str(RASA), "run", "--model", str(model), "--port", str(rasa_port),
+            [*rasa_command, "run", "--model", str(model), "--port", str(rasa_port),
              "--interface", "127.0.0.1", "--endpoints", str(endpoints),
              "--credentials", str(credentials)],
             cwd, env, rasa_log,
@@ -707,10 +708,11 @@ def build_report(args, started: datetime, elapsed_s: float, model: Path, model_h
         f"disclaimer, {ours['first_reply_contains']!r}, so the action server answered too), "
         f"polled every {POLL_INTERVAL_S} s with a fresh sender each time, bounded at "
         f"{START_TIMEOUT_S} s.",
-        "- **Servers**: loopback, `rasa run --interface 127.0.0.1`, REST channel. Ours with "
-        "the project's credentials.yml (REST, socket.io; Telegram/Slack off: their variables "
-        "are removed from the environment) and a temporary endpoints.yml with a fresh SQLite "
-        "tracker store, as `make run` does; the baseline with its stock endpoints.yml and "
+        "- **Servers**: loopback, `rasa run --interface 127.0.0.1`, REST channel. Ours through "
+        "the `python -m rasa_server` launcher with the project's credentials.yml (REST, "
+        "socket.io; Telegram/Slack off: their variables are removed from the environment) and "
+        "endpoints.yml set by environment variables to a fresh SQLite tracker store and the "
+        "in-memory lock store, as `make run` does; the baseline with its stock endpoints.yml and "
         "credentials.yml (in-memory tracker store, no action server).",
         f"- **Warm-up**: after the cold start, {ours['warmup']['messages']} (ours) / "
         f"{base['warmup']['messages']} (baseline) messages from one warm-up sender, not timed "
@@ -779,17 +781,20 @@ def main() -> int:
 
         print(f"[{time.monotonic() - t_start:5.0f}s] our servers: cold start and load...",
               flush=True)
+        # Ours as `make run` starts it: the project's endpoints.yml configured by
+        # environment variables, a fresh SQLite tracker store, the rasa_server launcher.
         action_port = free_port()
-        endpoints = tmp / "ours-endpoints.yml"
-        endpoints.write_text(
-            f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-            f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tmp / 'ours-tracker.db'}\n",
-            encoding="utf-8",
-        )
+        env_ours = {
+            **base_env(project=True),
+            "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+            "ACTION_SERVER_TOKEN": secrets.token_urlsafe(24),
+            "TRACKER_STORE_URL": f"sqlite:///{tmp / 'ours-tracker.db'}",
+        }
         ours = measure_server(
-            "ours", model=model, cwd=PROJECT_ROOT, endpoints=endpoints,
-            credentials=PROJECT_ROOT / "credentials.yml", env=base_env(project=True), tmp=tmp,
-            traffic=traffic["ours"], messages=messages, with_actions=True, run_id=run_id,
+            "ours", model=model, cwd=PROJECT_ROOT, endpoints=PROJECT_ROOT / "endpoints.yml",
+            credentials=PROJECT_ROOT / "credentials.yml", env=env_ours, tmp=tmp,
+            traffic=traffic["ours"], messages=messages, action_port=action_port,
+            rasa_command=[sys.executable, "-m", "rasa_server"], run_id=run_id,
         )
         ours["loadavg_start"] = load_start
         ours["first_reply_contains"] = traffic["ours"]["first_reply_contains"]
@@ -802,7 +807,7 @@ def main() -> int:
             "baseline", model=base_train["model"], cwd=project,
             endpoints=project / "endpoints.yml", credentials=project / "credentials.yml",
             env=base_env(project=False), tmp=tmp, traffic=traffic["baseline"],
-            messages=messages, with_actions=False, run_id=run_id,
+            messages=messages, action_port=None, rasa_command=[str(RASA)], run_id=run_id,
         )
         print(f"  cold start {base['cold']['seconds']:.1f} s", flush=True)
 
