@@ -17,6 +17,7 @@ import sys
 from actions.runtime import block_tensorflow
 
 TOKEN_ENV = "ACTION_SERVER_TOKEN"
+NEXT_TOKEN_ENV = "ACTION_SERVER_NEXT_TOKEN"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,22 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     from rasa_sdk.endpoint import create_app
 
     app = create_app("actions", cors_origins=[])
-    app.register_middleware(token_guard(token), "request")
+    # A second accepted token lets operators rotate without downtime (README, "Deploying").
+    next_token = os.environ.get(NEXT_TOKEN_ENV, "").strip()
+    app.register_middleware(token_guard(token, *([next_token] if next_token else [])), "request")
     app.run(os.environ["SANIC_HOST"], args.port, workers=utils.number_of_sanic_workers())
     return 0
 
 
-def token_guard(token: str):
-    """Sanic request middleware: everything but /health needs ``Bearer <token>``."""
+def token_guard(*tokens: str):
+    """Sanic request middleware: everything but /health needs ``Bearer <one of tokens>``."""
     from sanic.response import json as json_response
 
-    expected = f"Bearer {token}".encode()
+    expected = [f"Bearer {token}".encode() for token in tokens]
 
     async def check(request):
         if request.path == "/health":
             return None
         given = (request.headers.get("Authorization") or "").encode()
-        if not hmac.compare_digest(given, expected):
+        # Compare with every token, so timing does not tell which one nearly matched.
+        matches = [hmac.compare_digest(given, candidate) for candidate in expected]
+        if not any(matches):
             return json_response({"error": "unauthorised"}, status=401)
         return None
 

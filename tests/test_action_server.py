@@ -1,0 +1,27 @@
+"""The action server's shared-token check (the e2e security tests use the real server)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from actions.server import token_guard
+
+
+def request(path: str, authorization: str | None = None):
+    headers = {"Authorization": authorization} if authorization else {}
+    return SimpleNamespace(path=path, headers=headers)
+
+
+async def test_only_the_current_or_next_token_passes():
+    check = token_guard("current-token", "next-token")
+    assert await check(request("/webhook", "Bearer current-token")) is None
+    assert await check(request("/webhook", "Bearer next-token")) is None
+    for bad in (None, "Bearer ", "current-token", "Bearer old-token", "Bearer current-tokenX"):
+        response = await check(request("/webhook", bad))
+        assert response.status == 401, bad
+    assert await check(request("/health")) is None  # probes need no token
+
+
+async def test_a_single_token_rejects_everything_else():
+    check = token_guard("only")
+    assert (await check(request("/actions", "Bearer other"))).status == 401
