@@ -22,6 +22,9 @@ old; otherwise it is answered 400 (Rasa's own check). What differs from Rasa 3.6
 - A reply is posted as one message, split only above 3000 characters (the limit of the section
   block that carries buttons) at paragraph or line breaks, buttons on the last part; Rasa posts
   one message per paragraph.
+- Message limits and failed turns as on every channel (:mod:`channels.limits`): an over-long
+  message gets a kind reply instead of a turn; a failed turn gets SERVICE_ERROR and one log
+  line with the exception's type (Rasa logs the exception's text).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels import DisabledChannel, setting, split_message
+from channels.limits import guarded
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +110,8 @@ class SlackInput(StockSlackInput):
                         self.api_base_url)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        slack_webhook = super().blueprint(on_new_message)
+        # Rasa runs each turn as a background task; a failure would be logged with its text.
+        slack_webhook = super().blueprint(guarded(on_new_message, "slack"))
 
         @slack_webhook.middleware("request")
         async def url_verification(request: Request) -> HTTPResponse | None:

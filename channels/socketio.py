@@ -7,6 +7,14 @@ stock behaviour and only hands engineio the origins listed in credentials.yml, s
 engineio checks the ``Origin`` header of every request (polling and websocket) and
 answers allowed origins with their own ``Access-Control-Allow-Origin``.
 
+Messages follow the rules of :mod:`channels.limits`, as on REST: a message that is not a
+string, a session id that is not 1-128 printable characters or metadata that is not an
+object gets a kind "couldn't read that" message; an over-long or empty one gets its kind
+reply and never reaches NLU or the tracker; a failed turn gets SERVICE_ERROR and one log line
+with the exception's type (the stock handler's exception, text included, would be logged by
+python-socketio). engineio refuses packets over ``MAX_BODY_BYTES`` (its default is 1 MB).
+Custom payloads still travel as Rasa's SocketIOOutput sends them (``{"data": ...}``).
+
 credentials.yml::
 
     channels.socketio.SocketIOInput:
@@ -20,12 +28,28 @@ credentials.yml::
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
+from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint
+
+from channels.limits import (
+    MAX_BODY_BYTES,
+    UNREADABLE,
+    BadRequest,
+    check_message,
+    check_metadata,
+    check_sender,
+    guarded,
+    install_log_privacy,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class OriginError(ValueError):
@@ -66,7 +90,47 @@ class SocketIOInput(StockSocketIOInput):
         self.cors_allowed_origins = cors_allowed_origins or []
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        install_log_privacy()
         webhook = super().blueprint(on_new_message)
+        sio = self.sio
         # engineio reads this attribute on every request; [] would mean "no checks".
-        self.sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
+        sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
+        sio.eio.max_http_buffer_size = MAX_BODY_BYTES
+        handle = guarded(on_new_message, "socketio")
+
+        # Registering an event again replaces Rasa's handler for it.
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: Any) -> None:
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            try:
+                session_id = check_sender(session_id, "session_id")
+            except BadRequest:
+                session_id = uuid.uuid4().hex  # as Rasa does for a missing one
+            if self.session_persistence:
+                sio.enter_room(sid, session_id)
+            await sio.emit("session_confirm", session_id, room=sid)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            try:
+                if not isinstance(data, dict):
+                    raise BadRequest("invalid_message", "not an object")
+                if self.session_persistence:
+                    if not data.get("session_id"):
+                        logger.warning("socketio: a message without a session_id was ignored "
+                                       "(send session_request first)")
+                        return
+                    sender = check_sender(data["session_id"], "session_id")
+                else:
+                    sender = sid
+                text = check_message(data.get("message", ""))
+                metadata = check_metadata(data.get(self.metadata_key))
+            except BadRequest as refused:
+                logger.info("socketio: message refused (%s)", refused.code)
+                await output.send_text_message(sid, UNREADABLE)
+                return
+            await handle(UserMessage(text, output, sender, input_channel=self.name(),
+                                     metadata=metadata))
+
         return webhook

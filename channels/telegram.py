@@ -26,8 +26,11 @@ What differs from Rasa 3.6's own TelegramInput/TelegramOutput, and why:
   paragraph, which floods a chat and runs into Telegram's per-chat rate limit.
 - Button presses (callback queries) are answered, so the client stops showing a spinner.
 - getMe is called once, not on every update; "/start" (what Telegram sends when someone opens
-  the bot) is read as the greeting; a failed turn is logged and acknowledged (200) rather than
-  raised, so Telegram does not redeliver the same update again and again.
+  the bot) is read as the greeting; a failed turn is logged (its exception's type only) and
+  acknowledged (200) rather than raised, so Telegram does not redeliver the same update again
+  and again, and the chat gets SERVICE_ERROR.
+- Message limits as on every channel (:mod:`channels.limits`): over 2,000 characters, the
+  chat gets a kind "please send a shorter message" reply and the turn never starts.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels import DisabledChannel, setting, split_message
+from channels.limits import exception_kind, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +164,7 @@ class TelegramInput(StockTelegramInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         telegram_webhook = Blueprint("telegram_webhook", __name__)
         bot = self.get_output_channel()
+        handle = guarded(on_new_message, "telegram")
 
         @telegram_webhook.listener("after_server_start")
         async def set_webhook(_app: Any, _loop: Any) -> None:
@@ -184,17 +189,19 @@ class TelegramInput(StockTelegramInput):
                 logger.error("Telegram update refused: the token belongs to @%s, not "
                              "TELEGRAM_VERIFY=%s", self._bot_username, self.verify)
                 return response.text("failed")
-            update = Update(**request.json)
-            chat_id, text = await self._read(update, bot)
+            try:
+                update = Update(**request.json)
+                chat_id, text = await self._read(update, bot)
+            except Exception as error:
+                logger.warning("Telegram update refused: unreadable (%s)", exception_kind(error))
+                return response.text("expected a Telegram Update object", status=400)
             if chat_id is None or not text:
                 return response.text("success")
-            try:
-                await on_new_message(UserMessage(
-                    text, bot, chat_id, input_channel=self.name(),
-                    metadata=self.get_metadata(request),
-                ))
-            except Exception:
-                logger.exception("Telegram: handling the update from chat %s failed", chat_id)
+            # Limits and failures as on every channel (channels.limits): an over-long message
+            # or a failed turn gets a kind reply in the chat, and the update is acknowledged
+            # (200) so Telegram does not deliver it again and again.
+            await handle(UserMessage(text, bot, chat_id, input_channel=self.name(),
+                                     metadata=self.get_metadata(request)))
             return response.text("success")
 
         return telegram_webhook

@@ -25,7 +25,7 @@ SLACK_TOKEN = "xoxb-contract-test"
 SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 CREDENTIALS = """\
-rest:
+channels.rest.RestInput:
 channels.telegram.TelegramInput:
 channels.slack.SlackInput:
 """
@@ -65,6 +65,16 @@ class ChannelStack(RasaStack):
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sanic_test_mode():
+    """Several in-process Sanic apps start in this pytest process (test_channels,
+    test_limits): in test mode Sanic keeps the original request handler for each app's
+    start-up rewrite instead of rewriting the rewritten one (a KeyError)."""
+    from sanic import Sanic
+
+    Sanic.test_mode = True
 
 
 @pytest.fixture(scope="session")

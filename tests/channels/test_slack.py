@@ -10,6 +10,7 @@ import time
 import pytest
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
+from channels.limits import MAX_MESSAGE_CHARS, TOO_LONG
 from tests.channels.conftest import SLACK_SIGNING_SECRET, SLACK_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -103,3 +104,11 @@ def test_a_request_not_signed_by_slack_is_refused_and_not_answered(
     calls = slack_api.wait_for(lambda c: any(button_values(m)
                                              for m in slack_api.posted_to(control, c)))
     assert slack_api.posted_to(channel, calls) == []
+
+
+def test_an_over_long_message_gets_the_kind_reply_and_no_turn(channel_stack, slack_api):
+    channel = "D0TOOLONG"
+    body = message_event(channel, "U0LONG", "b12 " * MAX_MESSAGE_CHARS)
+    assert channel_stack.post(WEBHOOK, body, signed(body))[0] == 200
+    calls = slack_api.wait_for(lambda c: slack_api.posted_to(channel, c))
+    assert [m.params["text"] for m in slack_api.posted_to(channel, calls)] == [TOO_LONG]

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
+from channels.limits import MAX_MESSAGE_CHARS, TOO_LONG
 from channels.telegram import MESSAGE_LIMIT, TelegramOutput
 from tests.channels.conftest import (
     TELEGRAM_TOKEN,
@@ -139,6 +140,16 @@ def test_an_update_without_the_webhook_secret_is_refused(channel_stack, telegram
 def test_the_bot_is_verified_once_not_on_every_update(channel_stack, telegram_api):
     assert deliver(channel_stack, text_update(5007, "hello")) == 200
     assert [c.method for c in telegram_api.snapshot()].count("getMe") == 1
+
+
+def test_an_over_long_message_gets_the_kind_reply_and_no_turn(channel_stack, telegram_api):
+    chat = 5008
+    text = ("my b12 is 300 pg/mL and " * 200)[: MAX_MESSAGE_CHARS + 400]
+    assert deliver(channel_stack, text_update(chat, text)) == 200
+    calls = telegram_api.wait_for(lambda c: telegram_api.sent_to(chat, c))
+    assert [m.params["text"] for m in telegram_api.sent_to(chat, calls)] == [TOO_LONG]
+    # Nothing reached the assistant: the next message opens the conversation.
+    assert greet(channel_stack, telegram_api, chat, "hi")[1].params["text"] == full_disclaimer()
 
 
 class RecordingBot(TelegramOutput):

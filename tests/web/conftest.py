@@ -60,7 +60,7 @@ class WidgetRasaStack(RasaStack):
         credentials = workdir / "credentials.yml"
         listed = "".join(f"    - {origin}\n" for origin in widget_origins)
         credentials.write_text(
-            "rest:\n"
+            "channels.rest.RestInput:\n"
             "channels.socketio.SocketIOInput:\n"
             "  user_message_evt: user_uttered\n"
             "  bot_message_evt: bot_uttered\n"

@@ -134,16 +134,40 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     assert page.console_errors == []
 
 
-def test_typed_html_is_shown_as_text(real_site, page):
+# Typed into the widget, sent to the real assistant, answered, stored for reloads.
+HOSTILE_INPUTS = (
+    '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>',
+    "<svg/onload=window.__xss=3><b>bold</b>",
+    '"><iframe src="javascript:window.parent.__xss=4"></iframe><a href="javascript:x">a</a>',
+    "'; DROP TABLE events; -- my b12 is 300 pg/mL",
+    "1' OR '1'='1",
+)
+MARKUP = ".b12c-log img, .b12c-log script, .b12c-log svg, .b12c-log iframe, .b12c-log b, " \
+         ".b12c-log a[href^='javascript']"
+
+
+def test_typed_html_script_and_sql_are_shown_as_text(real_site, page):
     page.goto(real_site.url)
     open_chat(page)
     expect(bot(page).first).to_contain_text("not medical advice", timeout=REPLY_TIMEOUT_MS)
-    hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
-    send(page, hostile)
-    expect(page.locator(".b12c-log .b12c-user").last).to_have_text(f"You: {hostile}")
-    page.wait_for_timeout(1_500)
-    assert page.locator(".b12c-log img, .b12c-log script").count() == 0
-    assert page.evaluate("() => window.__xss") is None
+    for hostile in HOSTILE_INPUTS:
+        answered = bot(page).count()
+        send(page, hostile)
+        expect(page.locator(".b12c-log .b12c-user").last).to_have_text(f"You: {hostile}")
+        # The assistant answers each one (so its reply is rendered too) and stays up.
+        expect(bot(page)).not_to_have_count(answered, timeout=REPLY_TIMEOUT_MS)
+    page.wait_for_timeout(1_500)  # let the last turn finish
+    users = page.locator(".b12c-log .b12c-user")
+    shown = users.count()
+    for stage in ("live", "after a reload"):
+        if stage == "after a reload":
+            page.reload()  # the transcript is re-rendered from storage
+        expect(users).to_have_count(shown)
+        for i, hostile in enumerate(HOSTILE_INPUTS, start=shown - len(HOSTILE_INPUTS)):
+            expect(users.nth(i)).to_have_text(f"You: {hostile}")
+        assert page.locator(MARKUP).count() == 0, stage
+        assert page.evaluate("() => window.__xss") is None, stage
+    assert page.console_errors == []
 
 
 @pytest.mark.parametrize("transports", [["websocket"], ["polling"]])

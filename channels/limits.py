@@ -1,0 +1,269 @@
+"""What a user message may be, what a person is told when it is not, and how a failed turn ends.
+
+Pure (no Rasa import): the channels in this package call these functions, and the rules are
+the same on every channel.
+
+- A message is a string of at most :data:`MAX_MESSAGE_CHARS` characters after cleaning
+  (:func:`clean_text`: line breaks unified, tabs made spaces, other control characters, NUL and
+  unpaired surrogates removed, Unicode NFC). 2,000 is what the web widget's input allows
+  (``maxlength="2000"``) and what the knowledge-base search accepts; a person's lab values and
+  question fit in a few hundred. A longer message is not read at all: it never reaches NLU,
+  the action server or the tracker, and the person gets :data:`TOO_LONG` (a kind reply with
+  the limit and what to send instead). An empty one gets :data:`EMPTY`.
+- A REST request body is one JSON object (UTF-8) of at most :data:`MAX_BODY_BYTES`, with
+  ``sender`` (1 to :data:`MAX_SENDER_CHARS` printable characters: there is no shared
+  "default" conversation) and ``message`` (a string); anything else is refused with a short
+  JSON error (:class:`BadRequest`), never a traceback. 256 KiB leaves room for a 2,000-character
+  message in any script and escaping, and a pasted lab report of 100 KB still gets the kind
+  reply rather than an error.
+- When the assistant itself fails (the tracker store's database or the lock store down), the
+  person gets ``rasa_server.messages.SERVICE_ERROR`` and the log gets one ERROR line naming the
+  exception's type only: exception texts can quote the message (SQLAlchemy puts the SQL
+  parameters, so the user's words, in its error strings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import unicodedata
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rasa_server.messages import SERVICE_ERROR
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+MAX_SENDER_CHARS = 128
+MAX_BODY_BYTES = 256 * 1024
+# Seconds a client should wait after a 503 (SERVICE_ERROR asks the person for "a minute").
+RETRY_AFTER_S = 60
+
+TOO_LONG = (
+    f"Sorry, that message is too long for me: I can read up to {MAX_MESSAGE_CHARS:,} "
+    "characters at a time, so I did not read or keep it. Please send a shorter message with "
+    "just your lab values (each with its unit, as printed on your report) or your question."
+)
+EMPTY = (
+    "I didn't receive any text. Please type your question, or your lab values with their "
+    "units as printed on your report."
+)
+UNREADABLE = (
+    "Sorry, I couldn't read that message. Please type your question, or your lab values "
+    "with their units, as plain text."
+)
+
+_EXAMPLE = '{"sender": "patient-1", "message": "my B12 is 350 pg/mL"}'
+_NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
+_SPACES = re.compile(r"[\t\v\f]")
+# C0 and C1 controls except \n (NUL included), DEL, and unpaired UTF-16 surrogates (valid in
+# JSON, but they break UTF-8 encoders: the tokenizer, the database, the log).
+_UNSAFE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class BadRequest(ValueError):
+    """A request that is refused before it reaches the assistant (HTTP 400 on REST)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message)
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The JSON body of a refused request: ``{"error": {"code", "message"}}``."""
+    return {"error": {"code": code, "message": message}}
+
+
+TOO_LARGE_BODY = error_body(
+    "too_large",
+    f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB. Send one message of at "
+    f"most {MAX_MESSAGE_CHARS:,} characters.",
+)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with line breaks unified to ``\\n``, tabs and form feeds made spaces, other
+    control characters and unpaired surrogates removed, NFC-normalised and stripped."""
+    text = _NEWLINES.sub("\n", text)
+    text = _SPACES.sub(" ", text)
+    text = _UNSAFE.sub("", text)
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def refusal(text: str) -> str | None:
+    """The reply for a (cleaned) message that is not read: too long or empty; else None."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        return TOO_LONG
+    if not text:
+        return EMPTY
+    return None
+
+
+def check_sender(value: Any, field: str = "sender") -> str:
+    """A conversation id: a string of 1 to MAX_SENDER_CHARS printable characters."""
+    if value is None:
+        raise BadRequest("sender_missing", f'"{field}" is required: a string of 1 to '
+                         f"{MAX_SENDER_CHARS} printable characters naming the conversation.")
+    if (not isinstance(value, str) or not 0 < len(value) <= MAX_SENDER_CHARS
+            or not value.isprintable() or not value.strip()):
+        raise BadRequest("invalid_sender", f'"{field}" must be a string of 1 to '
+                         f"{MAX_SENDER_CHARS} printable characters.")
+    return value
+
+
+def check_message(value: Any) -> str:
+    """The message text, cleaned (:func:`clean_text`); its length is checked by ``refusal``."""
+    if not isinstance(value, str):
+        raise BadRequest("invalid_message", '"message" must be a string: the text the person '
+                         "typed.")
+    return clean_text(value)
+
+
+def check_metadata(value: Any) -> dict[str, Any] | None:
+    """Optional metadata: a JSON object, or a string holding one (socket.io clients)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            value = None
+    if not isinstance(value, dict):
+        raise BadRequest("invalid_metadata", '"metadata" must be a JSON object.')
+    return value
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object (UTF-8, a BOM tolerated), or :class:`BadRequest`."""
+    try:
+        value = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadRequest("invalid_json", f"The request body must be JSON in UTF-8, such as "
+                         f"{_EXAMPLE}.") from None
+    if not isinstance(value, dict):
+        raise BadRequest("not_an_object", f"The request body must be a JSON object, such as "
+                         f"{_EXAMPLE}.")
+    return value
+
+
+@dataclass(frozen=True)
+class RestTurn:
+    """A REST request that passed the checks (``text`` is cleaned, its length not checked)."""
+
+    sender: str
+    text: str
+    metadata: dict[str, Any] | None
+    input_channel: str | None
+
+
+def read_rest_request(raw: bytes) -> RestTurn:
+    """Rasa's REST request format, checked: ``{"sender", "message"[, "metadata",
+    "input_channel"]}``; raises :class:`BadRequest`."""
+    body = parse_json_object(raw)
+    sender = check_sender(body.get("sender"))
+    text = check_message(body.get("message"))
+    metadata = check_metadata(body.get("metadata"))
+    channel = body.get("input_channel")
+    if channel is not None and not (isinstance(channel, str) and _CHANNEL_NAME.fullmatch(channel)):
+        raise BadRequest("invalid_input_channel", '"input_channel" must be a channel name '
+                         "(letters, digits, _ . -).")
+    return RestTurn(sender, text, metadata, channel or None)
+
+
+def exception_kind(exc: BaseException) -> str:
+    """The exception's type (and its cause's), never its text: safe to log."""
+    def name(e: BaseException) -> str:
+        return f"{type(e).__module__}.{type(e).__qualname__}"
+
+    cause = exc.__cause__ or exc.__context__
+    return f"{name(exc)} (cause: {name(cause)})" if cause is not None else name(exc)
+
+
+def log_failed_turn(channel: str, exc: BaseException) -> None:
+    logger.error("%s: the turn failed with %s; the person was asked to try again", channel,
+                 exception_kind(exc))
+
+
+# SQLAlchemy error texts end with the statement and its parameters (what users wrote):
+# "(sqlite3.OperationalError) database is locked\n[SQL: INSERT ...]\n[parameters: (...)]".
+_QUERY_DETAIL = re.compile(r"\s*\[(?:SQL|parameters): .*", re.DOTALL)
+QUERY_WITHHELD = " [SQL statement and parameters withheld from the log]"
+# Loggers that put a database error's text into their message (Rasa's FailSafeTrackerStore
+# does, for every failed read or save, unless its error callback is replaced as
+# rasa_server.resilience does).
+_LEAKY_LOGGERS = ("rasa.core.tracker_store",)
+# Rasa reads a message starting with "/" as "/intent{entities}" and, when that fails
+# ("/b12 is 300"), warns with the whole line the person typed.
+_LEAKY_WARNING = r"Failed to parse arguments in line "
+
+
+class WithholdQueryText(logging.Filter):
+    """Cut SQL statements and parameters out of log records, message and traceback alike."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "[SQL: " in message or "[parameters: " in message:
+            record.msg, record.args = _QUERY_DETAIL.sub(QUERY_WITHHELD, message), None
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and _QUERY_DETAIL.search(str(error)):
+            # The formatted traceback would repeat str(error): keep its type only.
+            record.msg, record.args = f"{record.getMessage()} ({exception_kind(error)})", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_FILTER = WithholdQueryText()
+
+
+def install_log_privacy() -> None:
+    """Keep what users write out of the Rasa server's log: :class:`WithholdQueryText` on the
+    root logger's handlers (every record that propagates, from Rasa, SQLAlchemy or Sanic) and
+    on the loggers known to quote database errors, and Rasa's warning that quotes a typed
+    "/..." line silenced. Idempotent; call it once logging is configured (the channels do,
+    from ``blueprint``)."""
+    targets = [*logging.getLogger().handlers, *map(logging.getLogger, _LEAKY_LOGGERS)]
+    for target in targets:
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)
+    warnings.filterwarnings("ignore", message=_LEAKY_WARNING)
+
+
+async def say(message: Any, text: str, channel: str) -> None:
+    """Send ``text`` to the sender of a Rasa ``UserMessage`` through its output channel."""
+    try:
+        await message.output_channel.send_text_message(message.sender_id, text)
+    except Exception as exc:
+        logger.error("%s: could not send a reply (%s)", channel, exception_kind(exc))
+
+
+def guarded(
+    on_new_message: Callable[[Any], Awaitable[Any]], channel: str
+) -> Callable[[Any], Awaitable[None]]:
+    """Wrap Rasa's ``on_new_message`` for channels that answer through an output channel
+    (socket.io, Telegram, Slack, REST streaming): the message is cleaned; a too long or empty
+    one gets its kind reply instead of a turn; a failed turn gets SERVICE_ERROR and one log
+    line with the exception's type. The wrapper never raises an ``Exception``."""
+
+    async def handle(message: Any) -> None:
+        text = clean_text(message.text) if isinstance(message.text, str) else ""
+        reply = refusal(text)
+        if reply is not None:
+            await say(message, reply, channel)
+            return
+        message.text = text
+        try:
+            await on_new_message(message)
+        except Exception as exc:
+            log_failed_turn(channel, exc)
+            await say(message, SERVICE_ERROR, channel)
+
+    return handle

@@ -1,0 +1,392 @@
+"""Bad input against the real servers: every request gets a 4xx or a safe reply, the server
+stays up, and a conversation that was going on before loses nothing.
+
+One stack for the module (its own tracker database, so the abuse stays here). A safe reply is
+a JSON list of bot messages for the sender, with no traceback, no exception text and nothing
+the user sent echoed back as markup. The rules are in channels/limits.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import sqlite3
+import time
+
+import pytest
+
+from actions.disclaimer import full_disclaimer
+from channels.limits import (
+    EMPTY,
+    MAX_BODY_BYTES,
+    MAX_MESSAGE_CHARS,
+    MAX_SENDER_CHARS,
+    TOO_LONG,
+    UNREADABLE,
+)
+from tests.e2e.audit import audit_turn
+from tests.e2e.stack import RasaStack
+
+pytestmark = pytest.mark.e2e
+
+WEBHOOK = "/webhooks/rest/webhook"
+PATIENT = "bad-input-patient"
+TEN_MB = 10 * 1024 * 1024
+REFUSE_WITHIN_S = 5.0  # a 10 MB body is refused, not read
+UNSAFE_MARKERS = ("Traceback", "Exception", "Error running graph", "<script", "onerror")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """This module's stack, with a lab check under way before any bad input arrives."""
+    with RasaStack(tmp_path_factory.mktemp("bad-input")).running() as stack:
+        stack.send(PATIENT, "can you check my results")
+        reply = texts(stack.send(PATIENT, "my b12 is 187 pmol/L and homocysteine 23.7 umol/L"))
+        assert "MMA" in "\n".join(reply), reply  # both values taken, the form goes on
+        yield stack
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [m.get("text", "") for m in messages]
+
+
+def post(stack: RasaStack, body: bytes, path: str = WEBHOOK,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", stack.rasa_port, timeout=60)
+    try:
+        connection.request("POST", path, body=body,
+                           headers={"Content-Type": "application/json", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def post_json(stack: RasaStack, value) -> tuple[int, dict[str, str], bytes]:
+    return post(stack, json.dumps(value).encode("utf-8"))
+
+
+def say(stack: RasaStack, sender: str, text: str) -> tuple[int, bytes]:
+    """One REST turn: (status, raw body)."""
+    status, _, raw = post_json(stack, {"sender": sender, "message": text})
+    return status, raw
+
+
+def events_of(stack: RasaStack, sender: str) -> list[dict]:
+    with sqlite3.connect(stack.db) as db:
+        rows = db.execute("SELECT data FROM events WHERE sender_id = ?", (sender,)).fetchall()
+    return [json.loads(data) for (data,) in rows]
+
+
+def assert_refused(status: int, raw: bytes, code: str, expected_status: int = 400) -> None:
+    assert status == expected_status, raw
+    body = json.loads(raw)
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert not any(marker in raw.decode() for marker in UNSAFE_MARKERS)
+
+
+def assert_safe_reply(status: int, raw: bytes, sender: str, sent: str = "") -> list[str]:
+    """200, well-formed JSON, bot messages for this sender only, nothing unsafe in them."""
+    assert status == 200, raw
+    messages = json.loads(raw)
+    assert isinstance(messages, list) and messages
+    assert all(isinstance(m, dict) and m.get("recipient_id") == sender for m in messages)
+    replies = texts(messages)
+    joined = "\n".join(replies)
+    assert not any(marker in joined for marker in UNSAFE_MARKERS), joined
+    if len(sent) > 3:
+        assert sent not in joined  # the user's input is never echoed back
+    return replies
+
+
+def assert_not_processed(stack: RasaStack, sender: str) -> None:
+    """The request never reached the tracker (so neither NLU nor the action server)."""
+    assert events_of(stack, sender) == []
+
+
+# ---------------------------------------------------------------- refused: 4xx
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    (b'{"sender": "bad-json", "message": "hi"', "invalid_json"),
+    (b"", "invalid_json"),
+    (b"sender=bad-form&message=hi", "invalid_json"),
+    (b'["bad-array", "hi"]', "not_an_object"),
+    (b"42", "not_an_object"),
+    (b'"hi"', "not_an_object"),
+    (b"null", "not_an_object"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\xfd", "invalid_json"),
+    ('{"sender": "bad-latin1", "message": "café"}'.encode("latin-1"), "invalid_json"),
+    (b"[" * 100_000, "invalid_json"),  # nested too deep for the parser
+], ids=["truncated", "empty body", "form encoded", "array", "number", "string", "null",
+        "binary", "latin-1", "deep nesting"])
+def test_a_body_that_is_not_a_json_object_is_refused(stack, body, code):
+    status, _, raw = post(stack, body)
+    assert_refused(status, raw, code)
+
+
+@pytest.mark.parametrize(("value", "code"), [
+    ({"message": "hi"}, "sender_missing"),
+    ({"sender": None, "message": "hi"}, "sender_missing"),
+    ({"sender": 12345, "message": "hi"}, "invalid_sender"),
+    ({"sender": ["bad-list"], "message": "hi"}, "invalid_sender"),
+    ({"sender": {"id": "bad-dict"}, "message": "hi"}, "invalid_sender"),
+    ({"sender": "", "message": "hi"}, "invalid_sender"),
+    ({"sender": "   ", "message": "hi"}, "invalid_sender"),
+    ({"sender": "bad\x00null", "message": "hi"}, "invalid_sender"),
+    ({"sender": "bad\nnewline", "message": "hi"}, "invalid_sender"),
+    ({"sender": "s" * (MAX_SENDER_CHARS + 1), "message": "hi"}, "invalid_sender"),
+    ({"sender": "s" * 100_000, "message": "hi"}, "invalid_sender"),
+    ({"sender": "bad-type-int", "message": 5}, "invalid_message"),
+    ({"sender": "bad-type-null", "message": None}, "invalid_message"),
+    ({"sender": "bad-type-missing"}, "invalid_message"),
+    ({"sender": "bad-type-bool", "message": True}, "invalid_message"),
+    ({"sender": "bad-type-list", "message": ["my b12 is 300"]}, "invalid_message"),
+    ({"sender": "bad-type-dict", "message": {"text": "hi"}}, "invalid_message"),
+    ({"sender": "bad-metadata", "message": "hi", "metadata": [1, 2]}, "invalid_metadata"),
+    ({"sender": "bad-channel", "message": "hi", "input_channel": {"x": 1}},
+     "invalid_input_channel"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_wrong_fields_are_refused(stack, value, code):
+    status, _, raw = post_json(stack, value)
+    assert_refused(status, raw, code)
+    sender = value.get("sender")
+    if isinstance(sender, str) and sender.strip():
+        assert_not_processed(stack, sender)
+
+
+def test_a_missing_sender_never_reaches_a_shared_default_conversation(stack):
+    for _ in range(2):
+        status, _, raw = post_json(stack, {"message": "my b12 is 250 pmol/L"})
+        assert_refused(status, raw, "sender_missing")
+    assert_not_processed(stack, "default")
+    assert_not_processed(stack, "None")
+
+
+def test_a_sender_of_exactly_the_limit_is_accepted(stack):
+    sender = "s" * MAX_SENDER_CHARS
+    replies = assert_safe_reply(*say(stack, sender, "hi"), sender)
+    assert replies[0] == full_disclaimer()
+
+
+# ---------------------------------------------------------------- too large: 413
+
+
+def test_a_10_mb_body_is_refused_before_it_is_read(stack):
+    """Content-Length over the limit: 413 as soon as the headers arrive, the body unread."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", stack.rasa_port), timeout=10) as sock:
+        sock.sendall(f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {TEN_MB}\r\n\r\n"
+                     .encode() + b'{"sender": "big", "message": "' + b"a" * 65_536)
+        head, _, rest = read_response(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(rest)["error"]["code"] == "too_large"
+    assert time.monotonic() - start < REFUSE_WITHIN_S
+    assert_not_processed(stack, "big")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_10_mb_upload_ends_quickly_and_the_server_stays_up(stack, chunked):
+    """A client that sends the whole 10 MB (or streams it without a length) gets 413, or the
+    connection is closed under it; either way within seconds, and nothing reaches Rasa."""
+    body = b'{"sender": "big-upload", "message": "' + b"a" * TEN_MB + b'"}'
+    start = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", stack.rasa_port, timeout=30)
+    try:
+        if chunked:
+            pieces = (body[i:i + 65_536] for i in range(0, len(body), 65_536))
+            connection.request("POST", WEBHOOK, body=pieces, encode_chunked=True,
+                               headers={"Content-Type": "application/json"})
+        else:
+            connection.request("POST", WEBHOOK, body=body,
+                               headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["code"] == "too_large"
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # closed while we were still sending: refused all the same
+    finally:
+        connection.close()
+    assert time.monotonic() - start < REFUSE_WITHIN_S
+    assert_not_processed(stack, "big-upload")
+    after = f"after-upload-{'chunked' if chunked else 'length'}"
+    assert stack.send(after, "hi")[0]["text"] == full_disclaimer()
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One HTTP response (interim 100 Continue skipped), read up to its Content-Length."""
+    data = b""
+    while True:
+        chunk = sock.recv(65_536)
+        if not chunk:
+            return data
+        data += chunk
+        while data.startswith(b"HTTP/1.1 100"):
+            data = data.partition(b"\r\n\r\n")[2]
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(rest) >= length:
+                return data
+
+
+def test_the_body_limit_leaves_room_for_a_pasted_report(stack):
+    """A 100 KB message is within the body limit: it gets the kind reply, not an error."""
+    assert MAX_BODY_BYTES > 100_000 + 1_000
+    sender = "long-paste"
+    assert assert_safe_reply(*say(stack, sender, "B12 " + "x" * 100_000), sender) == [TOO_LONG]
+    assert_not_processed(stack, sender)
+
+
+# ---------------------------------------------------------------- safe replies: 200
+
+
+def test_a_message_over_the_limit_gets_one_kind_reply_and_is_not_processed(stack):
+    sender = "too-long"
+    text = "my b12 is 300 pg/mL " * (MAX_MESSAGE_CHARS // 20 + 1)
+    [reply] = assert_safe_reply(*say(stack, sender, text), sender)
+    assert reply == TOO_LONG
+    assert f"{MAX_MESSAGE_CHARS:,} characters" in reply and "shorter message" in reply
+    assert_not_processed(stack, sender)
+    assert audit_turn([reply], first_turn=False) == []
+
+
+def test_the_length_limit_is_exact(stack):
+    at_limit = ("is b12 " * 300)[:MAX_MESSAGE_CHARS]
+    over = at_limit + "x"
+    assert TOO_LONG not in assert_safe_reply(*say(stack, "at-limit", at_limit), "at-limit")
+    assert assert_safe_reply(*say(stack, "over-limit", over), "over-limit") == [TOO_LONG]
+    assert_not_processed(stack, "over-limit")
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("empty", ""), ("spaces", "   "), ("controls", "\x00\x01\x02\x7f"), ("whitespace", "\t\r\n"),
+])
+def test_an_empty_message_gets_a_prompt_and_is_not_processed(stack, name, text):
+    sender = f"empty-{name}"
+    assert assert_safe_reply(*say(stack, sender, text), sender) == [EMPTY]
+    assert_not_processed(stack, sender)
+
+
+ODD_TEXTS = {
+    "emoji": "😀😀😀",
+    "emoji sequences": "🙏🏽👩‍⚕️💊",
+    "arabic": "ما هو مستوى فيتامين ب12 الطبيعي؟",
+    "hebrew": "מה זה ויטמין B12 ולמה הוא גבוה?",
+    "bidi override": "my b12 is \u202e057 lomp\u202c",  # right-to-left inside Latin text
+    "script tag": '<script>alert("x")</script>',
+    "img onerror": '<img src=x onerror="alert(1)">',
+    "sql drop": "'; DROP TABLE events; --",
+    "sql or": "1' OR '1'='1",
+    "sql delete": 'b12 300 pg/mL"); DELETE FROM events WHERE ("1"="1',
+    "null bytes": "my b12\x00 is 300\x00 pg/mL",
+    "lone surrogate": "\ud800 lone surrogate",
+    "templates": "{{7*7}} ${7*7} %s %n",
+    "intent payload": '/greet{"b12": "9999"}',
+}
+
+
+@pytest.mark.parametrize("name", ODD_TEXTS)
+def test_odd_text_gets_a_safe_reply(stack, name):
+    sender, text = f"odd-{name.replace(' ', '-')}", ODD_TEXTS[name]
+    replies = assert_safe_reply(*say(stack, sender, text), sender, sent=text)
+    assert audit_turn(replies, first_turn=True) == [], replies
+    stored = [e.get("text") or "" for e in events_of(stack, sender) if e["event"] == "user"]
+    assert stored and all("\x00" not in t and "\ud800" not in t for t in stored)
+
+
+def test_the_tables_survive_sql_in_messages(stack):
+    with sqlite3.connect(stack.db) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        assert "events" in tables
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] > 0
+
+
+def test_the_stream_option_still_works(stack):
+    sender = "streamed"
+    status, _, raw = post(stack, json.dumps({"sender": sender, "message": "hi"}).encode(),
+                          path=f"{WEBHOOK}?stream=true")
+    assert status == 200
+    lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+    assert lines[0]["text"] == full_disclaimer()
+    status, _, raw = post(stack, json.dumps({"sender": sender, "message": "x" * 3000}).encode(),
+                          path=f"{WEBHOOK}?stream=true")
+    assert json.loads(raw) == [{"recipient_id": sender, "text": TOO_LONG}]
+
+
+# ---------------------------------------------------------------- socket.io
+
+
+async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
+    import socketio
+
+    session = "sio-bad-input"
+    client = socketio.AsyncClient(reconnection=False)
+    replies: asyncio.Queue = asyncio.Queue()
+    confirmed: asyncio.Queue = asyncio.Queue()
+    client.on("bot_uttered", replies.put_nowait)
+    client.on("session_confirm", confirmed.put_nowait)
+
+    async def next_reply() -> dict:
+        return await asyncio.wait_for(replies.get(), 60)
+
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["websocket"],
+                         wait_timeout=10)
+    try:
+        await client.emit("session_request", {"session_id": session})
+        assert await asyncio.wait_for(confirmed.get(), 10) == session
+
+        await client.emit("user_uttered", {"session_id": session,
+                                           "message": "b12 " * MAX_MESSAGE_CHARS})
+        assert await next_reply() == {"text": TOO_LONG}
+        for wrong in ({"session_id": session, "message": 12345},
+                      {"session_id": session, "message": ["hi"]},
+                      {"session_id": session, "message": "hi", "metadata": "[1"},
+                      {"session_id": {"$ne": ""}, "message": "hi"},
+                      ["not", "an", "object"]):
+            await client.emit("user_uttered", wrong)
+            assert await next_reply() == {"text": UNREADABLE}, wrong
+        assert_not_processed(stack, session)
+
+        # The connection still works, and the conversation starts only now.
+        await client.emit("user_uttered", {"session_id": session, "message": "hi"})
+        first = await next_reply()
+        assert full_disclaimer().startswith(first["text"])
+    finally:
+        await client.disconnect()
+
+
+async def test_socketio_replaces_a_malformed_session_id(stack):
+    import socketio
+
+    client = socketio.AsyncClient(reconnection=False)
+    confirmed: asyncio.Queue = asyncio.Queue()
+    client.on("session_confirm", confirmed.put_nowait)
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["websocket"],
+                         wait_timeout=10)
+    try:
+        for bad in ({"session_id": ["x"]}, {"session_id": "s" * 500}, "not a dict", 7):
+            await client.emit("session_request", bad)
+            session = await asyncio.wait_for(confirmed.get(), 10)
+            assert isinstance(session, str) and len(session) == 32, session
+    finally:
+        await client.disconnect()
+
+
+# ---------------------------------------------------------------- afterwards
+
+
+def test_afterwards_the_server_answers_and_the_earlier_conversation_lost_nothing(stack):
+    assert stack.send("after-all", "hi")[0]["text"] == full_disclaimer()
+    # The lab check started before any bad input goes on with both values.
+    assert "Which liver condition" in "\n".join(texts(stack.send(PATIENT,
+                                                                 "i don't have the others")))
+    final = "\n".join(texts(stack.send(PATIENT, "cirrhosis")))
+    assert "Vitamin B12: 187 pmol/L" in final
+    assert "Homocysteine: 23.7 µmol/L" in final
+    assert audit_turn([final], first_turn=False) == []
