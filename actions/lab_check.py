@@ -132,8 +132,9 @@ class ActionExtractLabValues(Action):
             return []
         try:
             return self._extract(tracker, text, intent, form_active, requested)
-        except Exception:  # a parser bug must not take the conversation down
-            logger.exception("lab value extraction failed")
+        except Exception as exc:  # a parser bug must not take the conversation down
+            # The type only: a parser message could quote the user's value.
+            logger.error("lab value extraction failed: %s", type(exc).__name__)
             return []
 
     def _extract(self, tracker, text, intent, form_active, requested) -> list[dict[str, Any]]:

@@ -15,6 +15,13 @@ with the exception's type (the stock handler's exception, text included, would b
 python-socketio). engineio refuses packets over ``MAX_BODY_BYTES`` (its default is 1 MB).
 Custom payloads still travel as Rasa's SocketIOOutput sends them (``{"data": ...}``).
 
+Session ids are not taken on trust. Rasa stores conversations by sender id alone, so a
+client that could name any id could continue, and read, someone else's conversation (a
+Telegram chat id is a small number). A session id from the client is kept only if it has
+the form of a random UUID (the widget's ``crypto.randomUUID()``, or the 32 hex digits this
+channel issues); anything else gets a fresh id. Messages then always go to the session
+confirmed for their socket, whatever ``session_id`` they carry.
+
 credentials.yml::
 
     channels.socketio.SocketIOInput:
@@ -29,6 +36,7 @@ credentials.yml::
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,6 +58,19 @@ from channels.limits import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+# A random UUID, with or without dashes: unguessable, and never a Telegram/Slack id.
+SESSION_ID = re.compile(
+    r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
+
+
+def accepted_session_id(requested: Any) -> str:
+    """The client's session id if it looks like a random UUID, else a fresh one."""
+    if isinstance(requested, str) and SESSION_ID.fullmatch(requested):
+        return requested
+    return uuid.uuid4().hex
 
 
 class OriginError(ValueError):
@@ -97,18 +118,24 @@ class SocketIOInput(StockSocketIOInput):
         sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
         sio.eio.max_http_buffer_size = MAX_BODY_BYTES
         handle = guarded(on_new_message, "socketio")
+        sessions: dict[str, str] = {}  # socket id -> the session confirmed for it
 
         # Registering an event again replaces Rasa's handler for it.
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
-            session_id = data.get("session_id") if isinstance(data, dict) else None
-            try:
-                session_id = check_sender(session_id, "session_id")
-            except BadRequest:
-                session_id = uuid.uuid4().hex  # as Rasa does for a missing one
+            session_id = accepted_session_id(
+                data.get("session_id") if isinstance(data, dict) else None)
+            previous = sessions.get(sid)
+            if previous and previous != session_id and self.session_persistence:
+                sio.leave_room(sid, previous)
+            sessions[sid] = session_id
             if self.session_persistence:
                 sio.enter_room(sid, session_id)
             await sio.emit("session_confirm", session_id, room=sid)
+
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: str) -> None:
+            sessions.pop(sid, None)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: str, data: Any) -> None:
@@ -121,7 +148,15 @@ class SocketIOInput(StockSocketIOInput):
                         logger.warning("socketio: a message without a session_id was ignored "
                                        "(send session_request first)")
                         return
-                    sender = check_sender(data["session_id"], "session_id")
+                    check_sender(data["session_id"], "session_id")
+                    sender = sessions.get(sid)
+                    if sender is None:
+                        logger.warning("socketio: a message before session_request was ignored")
+                        return
+                    if data["session_id"] != sender:
+                        # Another conversation's id: answer in this socket's own session.
+                        logger.warning("socketio: a message named another session; "
+                                       "it was handled in the socket's own session")
                 else:
                     sender = sid
                 text = check_message(data.get("message", ""))

@@ -15,6 +15,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ACTION_SERVER_URL = "http://127.0.0.1:5055/webhook"
 SERVING_COMMANDS = {"run", "shell", "interactive"}
+REQUEST_MAX_BYTES = 1024 * 1024
 
 
 def problems(argv: list[str], env: dict[str, str]) -> list[str]:
@@ -58,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     env.setdefault("ACTION_SERVER_URL", DEFAULT_ACTION_SERVER_URL)
+    if "--enable-api" not in argv:
+        # Sanic's default (100 MB) applies to socket.io long-polling too; model uploads
+        # through the HTTP API need more, so only without it.
+        env.setdefault("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_BYTES))
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     if str(PROJECT_ROOT) not in sys.path:
         # endpoints.yml names rasa_server.stores; without this Rasa would fall

@@ -14,6 +14,7 @@ import json
 import socket
 import sqlite3
 import time
+import uuid
 
 import pytest
 
@@ -325,7 +326,7 @@ def test_the_stream_option_still_works(stack):
 async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
     import socketio
 
-    session = "sio-bad-input"
+    session = uuid.uuid4().hex  # the channel keeps only random-UUID session ids
     client = socketio.AsyncClient(reconnection=False)
     replies: asyncio.Queue = asyncio.Queue()
     confirmed: asyncio.Queue = asyncio.Queue()
@@ -376,6 +377,40 @@ async def test_socketio_replaces_a_malformed_session_id(stack):
             assert isinstance(session, str) and len(session) == 32, session
     finally:
         await client.disconnect()
+
+
+async def test_socketio_session_ids_cannot_name_other_conversations(stack):
+    import socketio
+
+    # A REST or Telegram-style conversation holding lab values.
+    victim = "424242"
+    stack.send(victim, "can you check my results")
+    stack.send(victim, "b12 199 pmol/L")
+    before = len(events_of(stack, victim))
+
+    client = socketio.AsyncClient(reconnection=False)
+    confirmed: asyncio.Queue = asyncio.Queue()
+    replies: asyncio.Queue = asyncio.Queue()
+    client.on("session_confirm", confirmed.put_nowait)
+    client.on("bot_uttered", replies.put_nowait)
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["websocket"],
+                         wait_timeout=10)
+    try:
+        await client.emit("session_request", {"session_id": victim})
+        own = await asyncio.wait_for(confirmed.get(), 10)
+        assert own != victim and len(own) == 32
+        # Naming the victim's id in a message does not reach the victim's conversation.
+        await client.emit("user_uttered", {"session_id": victim, "message": "i have nash"})
+        first = await asyncio.wait_for(replies.get(), 60)
+        assert full_disclaimer().startswith(first["text"])  # a new conversation: its own
+    finally:
+        await client.disconnect()
+    # The turn is saved just after its replies are sent: wait for it, bounded.
+    deadline = time.monotonic() + 15
+    while not events_of(stack, own) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert events_of(stack, own)
+    assert len(events_of(stack, victim)) == before
 
 
 # ---------------------------------------------------------------- afterwards
