@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# Images for docker-compose.yml and deploy/k8s/ (docs/deploying.md):
+# Images for docker-compose.yml and deploy/k8s/ (README.md, "Deploying"):
 #
 #   docker build -t b12-assistant:TAG .                 Rasa server and action server (last stage)
 #   docker build --target proxy -t b12-proxy:TAG .      nginx: the web widget + reverse proxy
@@ -72,7 +72,7 @@ RUN /app/.venv/bin/python -m actions.spacy_model \
 
 ########## app: the Rasa server (default command) and the action server
 FROM python:3.10.18-slim-bookworm AS app
-# make: so `make forget SENDER=<id>` (docs/deploying.md) runs inside a container too.
+# make: so `make forget SENDER=<id>` (README.md, "Deploying") runs inside a container too.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends make=4.3-4.1 \
  && rm -rf /var/lib/apt/lists/* \

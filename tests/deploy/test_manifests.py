@@ -1,4 +1,4 @@
-"""The deployment files, parsed and checked against the runtime contract (docs/deploying.md).
+"""The deployment files, parsed and checked against the runtime contract (README.md, "Deploying").
 
 Nothing here runs docker, kubectl or nginx, and nothing touches the network: the files are
 read with PyYAML (docker-compose.yml, deploy/k8s/) or a small parser (deploy/nginx.conf,
