@@ -110,6 +110,15 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
 
 # --- extraction: every user message --------------------------------------------------
 
+def reads_lab_values(intent: str | None, form_active: bool) -> bool:
+    """Whether a message can carry lab values: a lab intent, or any answer in the form.
+
+    domain.yml's slot mappings apply the same rule so that other turns skip the call.
+    """
+    answering = form_active and intent not in NOT_ANSWERS and not (intent or "").startswith("ask_")
+    return intent in LAB_INTENTS or answering
+
+
 class ActionExtractLabValues(Action):
     """Fill the lab slots from one message with the lab parser; never guesses a unit."""
 
@@ -125,10 +134,7 @@ class ActionExtractLabValues(Action):
             return []
         form_active = tracker.active_loop.get("name") == FORM
         requested = tracker.get_slot("requested_slot") if form_active else None
-        # In the form, any message that is not a question or a command answers it.
-        answering = form_active and intent not in NOT_ANSWERS and not (
-            intent or "").startswith("ask_")
-        if intent not in LAB_INTENTS and not answering:
+        if not reads_lab_values(intent, form_active):
             return []
         try:
             return self._extract(tracker, text, intent, form_active, requested)
