@@ -36,6 +36,7 @@ credentials.yml::
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,7 @@ from channels.limits import (
 )
 
 logger = logging.getLogger(__name__)
+ORIGINS_ENV = "WIDGET_ORIGINS"
 
 
 # A random UUID, with or without dashes: unguessable, and never a Telegram/Slack id.
@@ -100,7 +102,10 @@ class SocketIOInput(StockSocketIOInput):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         credentials = dict(credentials or {})
-        origins = parse_origins(credentials.pop("cors_allowed_origins", None))
+        listed = credentials.pop("cors_allowed_origins", None)
+        # WIDGET_ORIGINS (comma-separated) replaces the list, so a container image
+        # serves a new site without a rebuild (README, "Deploying").
+        origins = parse_origins(os.environ.get(ORIGINS_ENV) or listed)
         channel = super().from_credentials(credentials)
         channel.cors_allowed_origins = origins
         return channel

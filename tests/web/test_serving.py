@@ -29,6 +29,15 @@ def test_origins_from_credentials():
         "http://a.example", "https://b.example:8443"]
 
 
+def test_widget_origins_from_the_environment_replace_the_list(monkeypatch):
+    monkeypatch.setenv("WIDGET_ORIGINS", "https://chat.example.org")
+    channel = SocketIOInput.from_credentials({"cors_allowed_origins": ["http://localhost:8080"]})
+    assert channel.cors_allowed_origins == ["https://chat.example.org"]
+    monkeypatch.setenv("WIDGET_ORIGINS", "*")
+    with pytest.raises(OriginError):
+        SocketIOInput.from_credentials({"cors_allowed_origins": ["http://localhost:8080"]})
+
+
 @pytest.mark.parametrize("value", [None, [], "*", ["*"], ["http://*.example"], ["localhost:8080"],
                                    ["http://a.example/path"], 8080])
 def test_bad_origins_stop_the_start(value):
