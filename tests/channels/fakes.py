@@ -12,7 +12,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,3 +177,22 @@ class FakeSlack(FakeApi):
     def posted_to(self, channel: str, calls: list[Call] | None = None) -> list[Call]:
         return [c for c in (self.snapshot() if calls is None else calls)
                 if c.method == "chat.postMessage" and c.params.get("channel") == channel]
+
+
+@asynccontextmanager
+async def sanic_on_loopback(app) -> AsyncIterator[int]:
+    """Run a Sanic app in this event loop on a free 127.0.0.1 port; yields the port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        yield port
+    finally:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()

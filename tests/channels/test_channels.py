@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import aiohttp
 import pytest
@@ -13,6 +12,7 @@ from sanic import Sanic
 from channels import DisabledChannel, setting, split_message
 from channels.slack import SlackBot, SlackInput
 from channels.telegram import TelegramInput, TelegramOutput
+from tests.channels.fakes import sanic_on_loopback
 
 CHANNEL_ENV = ("TELEGRAM_ACCESS_TOKEN", "TELEGRAM_VERIFY", "TELEGRAM_WEBHOOK_URL",
                "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_API_BASE_URL", "SLACK_TOKEN",
@@ -105,26 +105,13 @@ async def test_an_off_channel_answers_503_and_the_server_still_serves():
     app = Sanic("channels_off_test", configure_logging=False)
     register([TelegramInput.from_credentials(None), SlackInput.from_credentials(None)], app,
              "/webhooks/")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        async with aiohttp.ClientSession() as client:
-            for name, reason in (("telegram", "TELEGRAM_ACCESS_TOKEN is not set"),
-                                 ("slack", "SLACK_TOKEN is not set")):
-                url = f"http://127.0.0.1:{port}/webhooks/{name}/webhook"
-                async with client.post(url, json={}) as reply:
-                    assert reply.status == 503
-                    assert (await reply.json())["reason"] == reason
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
+    async with sanic_on_loopback(app) as port, aiohttp.ClientSession() as client:
+        for name, reason in (("telegram", "TELEGRAM_ACCESS_TOKEN is not set"),
+                             ("slack", "SLACK_TOKEN is not set")):
+            url = f"http://127.0.0.1:{port}/webhooks/{name}/webhook"
+            async with client.post(url, json={}) as reply:
+                assert reply.status == 503
+                assert (await reply.json())["reason"] == reason
 
 
 def fits(parts: list[str], text: str, limit: int) -> None:

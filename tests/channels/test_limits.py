@@ -8,7 +8,6 @@ SQLAlchemy error whose text quotes the user's message).
 from __future__ import annotations
 
 import logging
-import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +39,7 @@ from channels.limits import (
 )
 from channels.rest import RestInput
 from rasa_server.messages import SERVICE_ERROR
+from tests.channels.fakes import sanic_on_loopback
 
 SECRET_TEXT = "my b12 is 187 pmol/L quokkazebra"
 
@@ -236,20 +236,8 @@ async def rest_server(on_new_message: Callable[[Any], Awaitable[Any]]) -> AsyncI
     """The REST channel in a Sanic app on a free loopback port; yields the webhook URL."""
     app = Sanic(f"rest_test_{uuid.uuid4().hex[:8]}", configure_logging=False)
     app.blueprint(RestInput().blueprint(on_new_message), url_prefix="/webhooks/rest")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
+    async with sanic_on_loopback(app) as port:
         yield f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
 
 
 async def test_rest_keeps_rasas_response_format():
