@@ -81,9 +81,9 @@ audit: $(STAMP) var/audit-venv/.installed ## pip-audit the pins; every finding m
 test: lint train web/node_modules ## Lint, then the whole test suite (unit, data validation, end to end)
 	MODEL_PATH=$(MODEL) $(PY) -m pytest
 
-forget: $(STAMP) ## Delete one user's stored conversation: make forget SENDER=<conversation id>
-	@test -n "$(SENDER)" || { echo "usage: make forget SENDER=<conversation id>"; exit 2; }
-	$(PY) -m rasa_server.forget "$(SENDER)"
+forget: $(STAMP) ## Delete stored conversations: make forget SENDER=<id>, or DAYS=<n> (silent that long)
+	@test -n "$(SENDER)$(DAYS)" || { echo "usage: make forget SENDER=<conversation id> | DAYS=<n>"; exit 2; }
+	$(PY) -m rasa_server.forget $(if $(DAYS),--older-than-days "$(DAYS)","$(SENDER)")
 
 bench: knowledge/kb.json train ## Micro-benchmarks, then the server benchmark against stock `rasa init` (~7 min)
 	$(PY) scripts/bench.py

@@ -1,4 +1,6 @@
-"""Delete one user's conversation from the tracker store: ``make forget SENDER=<id>``.
+"""Delete conversations from the tracker store: one user's (``make forget SENDER=<id>``),
+or every conversation silent for more than N days (``make forget DAYS=<n>``, the
+retention policy an operator runs daily).
 
 Works against whatever TRACKER_STORE_URL points to (the SQLite file by default),
 so the same command serves a laptop and a PostgreSQL deployment. Locks live a
@@ -13,19 +15,25 @@ import sys
 DEFAULT_DB = "var/tracker.db"
 
 
-def forget(sender_id: str, url: str | None = None, default_db: str = DEFAULT_DB) -> int:
-    """Delete every stored event of ``sender_id``; the number of events deleted."""
+def _engine(url: str | None, default_db: str):
+    """An engine on the tracker store TRACKER_STORE_URL (or ``url``) points to."""
     import sqlalchemy as sa
     from rasa.core.tracker_store import SQLTrackerStore
 
     from rasa_server.stores import tracker_store_settings
 
     settings = tracker_store_settings(default_db, url=url)
-    engine_url = SQLTrackerStore.get_db_url(
+    return sa.create_engine(SQLTrackerStore.get_db_url(
         settings["dialect"], settings.get("host"), settings.get("port"), settings["db"],
         settings.get("username"), settings.get("password"), query=settings.get("query"),
-    )
-    engine = sa.create_engine(engine_url)
+    ))
+
+
+def forget(sender_id: str, url: str | None = None, default_db: str = DEFAULT_DB) -> int:
+    """Delete every stored event of ``sender_id``; the number of events deleted."""
+    import sqlalchemy as sa
+
+    engine = _engine(url, default_db)
     try:
         if not sa.inspect(engine).has_table("events"):
             return 0
@@ -38,14 +46,50 @@ def forget(sender_id: str, url: str | None = None, default_db: str = DEFAULT_DB)
         engine.dispose()
 
 
+def forget_older_than(days: float, url: str | None = None, default_db: str = DEFAULT_DB,
+                      now: float | None = None) -> tuple[int, int]:
+    """Delete conversations whose latest event is older than ``days``: (conversations, events)."""
+    import time
+
+    import sqlalchemy as sa
+
+    cutoff = (time.time() if now is None else now) - days * 86400
+    engine = _engine(url, default_db)
+    try:
+        if not sa.inspect(engine).has_table("events"):
+            return 0, 0
+        with engine.begin() as connection:
+            stale = [row[0] for row in connection.execute(sa.text(
+                "SELECT sender_id FROM events GROUP BY sender_id HAVING MAX(timestamp) < :cutoff"
+            ), {"cutoff": cutoff})]
+            deleted = 0
+            for sender in stale:
+                deleted += connection.execute(
+                    sa.text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender}
+                ).rowcount
+            return len(stale), deleted
+    finally:
+        engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rasa_server.forget",
-        description="Delete one user's conversation (all sessions) from the tracker store.",
+        description="Delete conversations (all their sessions) from the tracker store.",
     )
-    parser.add_argument("sender", help="the conversation id (REST sender, socket.io session, "
-                                       "Telegram chat id, Slack user id)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("sender", nargs="?", help="one conversation id (REST sender, socket.io "
+                                                 "session, Telegram chat id, Slack user id)")
+    which.add_argument("--older-than-days", type=float, metavar="DAYS",
+                       help="every conversation whose latest message is older than DAYS")
     args = parser.parse_args(argv)
+    if args.older_than_days is not None:
+        if args.older_than_days <= 0:
+            parser.error("--older-than-days must be more than 0")
+        conversations, events = forget_older_than(args.older_than_days)
+        print(f"deleted {conversations} conversations ({events} events) silent for more "
+              f"than {args.older_than_days:g} days")
+        return 0
     if not args.sender.strip():
         parser.error("SENDER is empty")
     deleted = forget(args.sender)

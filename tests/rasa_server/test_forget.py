@@ -9,17 +9,17 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_server.forget import forget
+from rasa_server.forget import forget, forget_older_than
 from tests.e2e.stack import PROJECT_ROOT
 
 DOMAIN = Domain.from_yaml("version: '3.1'\nslots:\n  b12:\n    type: any\n    mappings: []\n")
 
 
-async def _store(db, sender: str, text: str) -> None:
+async def _store(db, sender: str, text: str, at: float | None = None) -> None:
     store = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
-    tracker = DialogueStateTracker.from_events(
-        sender, [UserUttered(text), SlotSet("b12", {"value": "187", "unit": "pmol/L"})],
-        slots=DOMAIN.slots)
+    events = [UserUttered(text, timestamp=at),
+              SlotSet("b12", {"value": "187", "unit": "pmol/L"}, timestamp=at)]
+    tracker = DialogueStateTracker.from_events(sender, events, slots=DOMAIN.slots)
     await store.save(tracker)
     store.engine.dispose()
 
@@ -41,6 +41,16 @@ async def test_forget_deletes_one_conversation_only(tmp_path):
     assert forget("patient-a", url=f"sqlite:///{db}") == 0
 
 
+async def test_retention_deletes_only_conversations_silent_for_longer(tmp_path):
+    db, now = tmp_path / "tracker.db", 1_800_000_000.0
+    await _store(db, "old", "my b12 is 187", at=now - 40 * 86400)
+    await _store(db, "recent", "my b12 is 250", at=now - 5 * 86400)
+    assert forget_older_than(30, url=f"sqlite:///{db}", now=now) == (1, 2)
+    assert await _count(db, "old") == 0
+    assert await _count(db, "recent") == 2
+    assert forget_older_than(30, url=f"sqlite:///{db}", now=now) == (0, 0)
+
+
 def test_make_forget_uses_tracker_store_url(tmp_path):
     db = tmp_path / "tracker.db"
     result = subprocess.run(
@@ -50,6 +60,13 @@ def test_make_forget_uses_tracker_store_url(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "nothing deleted" in result.stdout
+    retention = subprocess.run(
+        ["make", "-s", "forget", "DAYS=30"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+        timeout=120, env={"PATH": "/usr/bin:/bin", "TRACKER_STORE_URL": f"sqlite:///{db}",
+                          "HOME": str(tmp_path)},
+    )
+    assert retention.returncode == 0, retention.stderr
+    assert "deleted 0 conversations" in retention.stdout
     missing = subprocess.run(["make", "-s", "forget"], cwd=PROJECT_ROOT, capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode != 0 and "usage" in missing.stdout
