@@ -53,6 +53,7 @@ from channels.limits import (
     refusal,
 )
 from rasa_server.messages import SERVICE_ERROR
+from rasa_server.readiness import readiness
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,13 @@ class RestInput(StockRestInput):
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @webhook.route("/ready", methods=["GET"])
+        async def ready(request: Request) -> HTTPResponse:
+            # For monitoring (README, "Operations"): the model and every engine.
+            is_ready, checks = await readiness(getattr(request.app.ctx, "agent", None))
+            return response.json({"status": "ok" if is_ready else "unavailable",
+                                  "checks": checks}, status=200 if is_ready else 503)
 
         @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> Any:

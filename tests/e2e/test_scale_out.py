@@ -62,6 +62,16 @@ def try_send(stack: RasaStack, sender: str, text: str) -> tuple[int, list[dict],
     return status, messages, time.monotonic() - start
 
 
+def readiness(stack: RasaStack) -> tuple[int, dict]:
+    """GET /webhooks/rest/ready: status and the checks."""
+    try:
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/ready", timeout=10) as reply:
+            return reply.status, json.loads(reply.read())["checks"]
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())["checks"]
+
+
 def stored_events(postgres: Postgres, sender: str) -> list[dict]:
     rows = postgres.query("SELECT data FROM events WHERE sender_id = %s ORDER BY id", (sender,))
     return [json.loads(data) for (data,) in rows]
@@ -134,8 +144,14 @@ def test_an_engine_briefly_down_reports_an_error_without_hanging_then_recovers(
     sender = f"scale-{engine.lower()}-outage"
     a.send(sender, "can you check my results")
     a.send(sender, "b12 480 pmol/L")
+    assert readiness(b) == (200, {"model": "ok", "tracker_store": "ok", "lock_store": "ok",
+                                  "action_server": "ok"})
     down.stop()
     try:
+        status, checks = readiness(b)
+        failing = "tracker_store" if engine == "PostgreSQL" else "lock_store"
+        assert status == 503 and checks[failing].startswith("error")
+        assert [k for k, v in checks.items() if v != "ok"] == [failing]
         # The turn lands on the other server than the one that started the form.
         status, messages, elapsed = try_send(b, sender, "i don't have the others")
         assert elapsed < OUTAGE_REPLY_BOUND_S
@@ -145,5 +161,6 @@ def test_an_engine_briefly_down_reports_an_error_without_hanging_then_recovers(
     finally:
         down.start()
     assert a.rasa.poll() is None and b.rasa.poll() is None  # both servers stayed up
+    assert readiness(b)[0] == 200
     assert "Which liver condition" in joined(b.send(sender, "i don't have the others"))
     assert "Vitamin B12: 480 pmol/L" in joined(a.send(sender, "cirrhosis"))
