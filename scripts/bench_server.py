@@ -478,6 +478,62 @@ def measure_server(name: str, *, model: Path, cwd: Path, endpoints: Path, creden
         stop(actions_proc)
 
 
+def measure_scale_out(model: Path, env_ours: dict[str, str], tmp: Path, traffic: dict,
+                      messages: dict[int, int], run_id: str) -> dict:
+    """Ours again with SANIC_WORKERS=2 and a Redis lock store (redis-server on loopback)."""
+    redis_port, action_port = free_port(), free_port()
+    redis_proc = spawn(["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port),
+                        "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+                       tmp, env_ours, tmp / "redis.log")
+    try:
+        env = {**env_ours, "SANIC_WORKERS": "2",
+               "LOCK_STORE_URL": f"redis://127.0.0.1:{redis_port}/0",
+               "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+               "TRACKER_STORE_URL": f"sqlite:///{tmp / 'scale-tracker.db'}"}
+        return measure_server(
+            "ours-2-workers", model=model, cwd=PROJECT_ROOT,
+            endpoints=PROJECT_ROOT / "endpoints.yml", credentials=PROJECT_ROOT / "credentials.yml",
+            env=env, tmp=tmp, traffic=traffic, messages=messages, action_port=action_port,
+            rasa_command=[sys.executable, "-m", "rasa_server"], run_id=run_id)
+    finally:
+        stop(redis_proc)
+
+
+def scale_out_section(scale: dict | None, base: dict, args) -> str:
+    """The extra run, as ratios to the same baseline (not the default set-up: no targets)."""
+    lines = ["", "## Scale-out on this machine: 2 Sanic workers and a Redis lock store", ""]
+    if scale is None:
+        why = "--no-scale-out" if args.no_scale_out else "redis-server is not installed"
+        return "\n".join([*lines, f"Not measured ({why})."]) + "\n"
+    lines += [
+        "Ours started the same way, plus `SANIC_WORKERS=2` and `LOCK_STORE_URL` at a "
+        "`redis-server` on loopback (SQLite tracker store shared by both workers). This is "
+        "what an operator can choose on one machine; the table above is the default "
+        "(`make run`).",
+        "",
+        "| figure | ours, 2 workers | baseline | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def row(label, o, b, digits, unit):
+        r = ratio(o, b)
+        lines.append(f"| {label} | {fmt(o, digits, unit)} | {fmt(b, digits, unit)} | "
+                     f"{'-' if r is None else f'{r:.2f}x'} |")
+
+    row("cold start to first reply", scale["cold"]["seconds"], base["cold"]["seconds"], 1, " s")
+    for users in LEVELS:
+        o, b = scale["levels"][users], base["levels"][users]
+        row(f"latency p50, {users} user{'s' if users > 1 else ''}",
+            percentile(o.latencies, 50) * 1000, percentile(b.latencies, 50) * 1000, 0, " ms")
+        row(f"throughput, {users} user{'s' if users > 1 else ''}",
+            o.ok / o.wall_s, b.ok / b.wall_s, 1, " msg/s")
+        lines.append(f"| errors, {users} user{'s' if users > 1 else ''} | {o.error_count} / "
+                     f"{o.messages} | {b.error_count} / {b.messages} | - |")
+    row("Rasa server RSS (all processes)", scale["rasa_mem"]["rss_mib"],
+        base["rasa_mem"]["rss_mib"], 0, " MiB")
+    return "\n".join(lines) + "\n"
+
+
 def micro_benchmarks() -> dict[str, float]:
     """scripts/bench.py's functions in a fresh process (does not rewrite var/bench.md)."""
     probe = (
@@ -756,6 +812,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="few messages per level (smoke run), same code paths")
     parser.add_argument("--out", default="var/bench_server.md", help="report path")
+    parser.add_argument("--no-scale-out", action="store_true",
+                        help="skip the extra run with SANIC_WORKERS=2 and a Redis lock store")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (logs, models) and print its path")
     args = parser.parse_args()
@@ -800,6 +858,13 @@ def main() -> int:
         ours["first_reply_contains"] = traffic["ours"]["first_reply_contains"]
         print(f"  cold start {ours['cold']['seconds']:.1f} s", flush=True)
 
+        scale = None
+        if not args.no_scale_out and shutil.which("redis-server"):
+            print(f"[{time.monotonic() - t_start:5.0f}s] ours with 2 Sanic workers + Redis...",
+                  flush=True)
+            scale = measure_scale_out(model, env_ours, tmp, traffic["ours"], messages, run_id)
+            print(f"  cold start {scale['cold']['seconds']:.1f} s", flush=True)
+
         print(f"[{time.monotonic() - t_start:5.0f}s] baseline server: cold start and load...",
               flush=True)
         project = base_train["project"]
@@ -818,6 +883,7 @@ def main() -> int:
         text = build_report(args, started, time.monotonic() - t_start, model,
                             current_model_hash(), trained, base_train, ours, base, micro,
                             messages, run_id)
+        text += scale_out_section(scale, base, args)
         print()
         print(text)
         out = Path(args.out)
