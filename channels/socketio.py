@@ -35,6 +35,7 @@ credentials.yml::
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
@@ -66,6 +67,12 @@ ORIGINS_ENV = "WIDGET_ORIGINS"
 SESSION_ID = re.compile(
     r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 )
+
+
+async def maybe_await(result: Any) -> None:
+    """Room calls are plain functions in python-socketio 5.8 and coroutines from 5.9 on."""
+    if inspect.isawaitable(result):
+        await result
 
 
 def accepted_session_id(requested: Any) -> str:
@@ -132,10 +139,10 @@ class SocketIOInput(StockSocketIOInput):
                 data.get("session_id") if isinstance(data, dict) else None)
             previous = sessions.get(sid)
             if previous and previous != session_id and self.session_persistence:
-                sio.leave_room(sid, previous)
+                await maybe_await(sio.leave_room(sid, previous))
             sessions[sid] = session_id
             if self.session_persistence:
-                sio.enter_room(sid, session_id)
+                await maybe_await(sio.enter_room(sid, session_id))
             await sio.emit("session_confirm", session_id, room=sid)
 
         @sio.on("disconnect", namespace=self.namespace)

@@ -336,7 +336,7 @@ async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
     async def next_reply() -> dict:
         return await asyncio.wait_for(replies.get(), 60)
 
-    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["websocket"],
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
                          wait_timeout=10)
     try:
         await client.emit("session_request", {"session_id": session})
@@ -359,7 +359,7 @@ async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
         first = await next_reply()
         assert full_disclaimer().startswith(first["text"])
     finally:
-        await client.disconnect()
+        await client.eio.disconnect(abort=True)  # polling: do not wait for the long-poll
 
 
 async def test_socketio_replaces_a_malformed_session_id(stack):
@@ -368,7 +368,7 @@ async def test_socketio_replaces_a_malformed_session_id(stack):
     client = socketio.AsyncClient(reconnection=False)
     confirmed: asyncio.Queue = asyncio.Queue()
     client.on("session_confirm", confirmed.put_nowait)
-    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["websocket"],
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
                          wait_timeout=10)
     try:
         for bad in ({"session_id": ["x"]}, {"session_id": "s" * 500}, "not a dict", 7):
@@ -376,7 +376,7 @@ async def test_socketio_replaces_a_malformed_session_id(stack):
             session = await asyncio.wait_for(confirmed.get(), 10)
             assert isinstance(session, str) and len(session) == 32, session
     finally:
-        await client.disconnect()
+        await client.eio.disconnect(abort=True)  # polling: do not wait for the long-poll
 
 
 async def test_socketio_session_ids_cannot_name_other_conversations(stack):
@@ -393,7 +393,7 @@ async def test_socketio_session_ids_cannot_name_other_conversations(stack):
     replies: asyncio.Queue = asyncio.Queue()
     client.on("session_confirm", confirmed.put_nowait)
     client.on("bot_uttered", replies.put_nowait)
-    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["websocket"],
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
                          wait_timeout=10)
     try:
         await client.emit("session_request", {"session_id": victim})
@@ -404,7 +404,7 @@ async def test_socketio_session_ids_cannot_name_other_conversations(stack):
         first = await asyncio.wait_for(replies.get(), 60)
         assert full_disclaimer().startswith(first["text"])  # a new conversation: its own
     finally:
-        await client.disconnect()
+        await client.eio.disconnect(abort=True)  # polling: do not wait for the long-poll
     # The turn is saved just after its replies are sent: wait for it, bounded.
     deadline = time.monotonic() + 15
     while not events_of(stack, own) and time.monotonic() < deadline:

@@ -52,6 +52,8 @@ def build_app(origins: list[str]):
     from aiohttp import web
     from rasa.core.channels.socketio import SocketIOOutput
 
+    from channels.socketio import maybe_await
+
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins)
     app = web.Application()
     sio.attach(app, socketio_path="/socket.io")
@@ -59,7 +61,7 @@ def build_app(origins: list[str]):
     @sio.on("session_request")
     async def session_request(sid, data):
         session_id = (data or {}).get("session_id") or uuid.uuid4().hex
-        sio.enter_room(sid, session_id)
+        await maybe_await(sio.enter_room(sid, session_id))
         await sio.emit("session_confirm", session_id, room=sid)
 
     @sio.on("user_uttered")
