@@ -131,7 +131,7 @@ def install(timeout_s: float = ACTION_TIMEOUT_S) -> None:
     original_run = RemoteAction.run
 
     async def guarded_run(self, output_channel, nlg, tracker, domain):
-        if _turn_key(tracker) in _FAILED_TURNS or apologised_this_turn(tracker):
+        if _turn_key(tracker) in _FAILED_TURNS:
             # One failed call per turn is enough: don't make the user wait for
             # the next action's timeout too.
             return apology_events(tracker)

@@ -245,20 +245,28 @@ def run_timed(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> flo
     return elapsed
 
 
+def train_fresh(name: str, args: list[str], cwd: Path, tmp: Path,
+                project: bool) -> tuple[float, Path]:
+    """Seconds of one training command with an empty Rasa cache, and its log.
+
+    Refuses the figure if any component came from a cache.
+    """
+    cache = tmp / f"{name}-rasa-cache"
+    cache.mkdir()
+    env = {**base_env(project=project), "RASA_CACHE_DIRECTORY": str(cache)}
+    log = tmp / f"{name}-train.log"
+    seconds = run_timed(args, cwd, env, log)
+    if "from cache" in log.read_text(errors="replace"):
+        raise RuntimeError(f"{name} training restored components from a cache: see {log}")
+    return seconds, log
+
+
 def train_ours(tmp: Path) -> dict:
     out = tmp / "ours-models"
-    cache = tmp / "ours-rasa-cache"
     out.mkdir()
-    cache.mkdir()
-    env = base_env(project=True)
-    env["RASA_CACHE_DIRECTORY"] = str(cache)
-    log = tmp / "ours-train.log"
-    seconds = run_timed(
-        [str(RASA), "train", "--force", "--out", str(out), "--fixed-model-name", "bench"],
-        PROJECT_ROOT, env, log,
-    )
-    if "from cache" in log.read_text(errors="replace"):
-        raise RuntimeError(f"training restored components from a cache: see {log}")
+    seconds, log = train_fresh(
+        "ours", [str(RASA), "train", "--force", "--out", str(out), "--fixed-model-name", "bench"],
+        PROJECT_ROOT, tmp, project=True)
     models = sorted(out.glob("*.tar.gz"))
     return {"seconds": seconds, "components": component_times(log),
             "model": models[-1] if models else None, "log": log}
@@ -266,15 +274,9 @@ def train_ours(tmp: Path) -> dict:
 
 def init_baseline(tmp: Path) -> dict:
     project = tmp / "baseline"
-    cache = tmp / "baseline-rasa-cache"
     project.mkdir()
-    cache.mkdir()
-    env = base_env(project=False)
-    env["RASA_CACHE_DIRECTORY"] = str(cache)
-    log = tmp / "baseline-init.log"
-    seconds = run_timed([str(RASA), "init", "--no-prompt"], project, env, log)
-    if "from cache" in log.read_text(errors="replace"):
-        raise RuntimeError(f"baseline training restored components from a cache: see {log}")
+    seconds, log = train_fresh("baseline", [str(RASA), "init", "--no-prompt"], project, tmp,
+                               project=False)
     models = sorted((project / "models").glob("*.tar.gz"))
     if not models:
         raise RuntimeError(f"rasa init trained no model: {log_tail(log)}")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,11 @@ def model_path() -> Path:
     if not path.exists():
         raise RuntimeError(f"no trained model at {path}: run `make train` (make test does)")
     return path
+
+
+def joined(messages: list[dict]) -> str:
+    """One turn's bot texts as one string (blank-line separated, as the REST channel splits)."""
+    return "\n\n".join(m.get("text", "") for m in messages)
 
 
 def _get(url: str, timeout: float = 2.0) -> int:
@@ -149,6 +155,15 @@ class RasaStack:
     def stop(self) -> None:
         self.stop_rasa()
         self.stop_actions()
+
+    def ready(self) -> tuple[int, dict[str, str]]:
+        """GET /webhooks/rest/ready: its status and the result of each check."""
+        url = f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/ready"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.status, json.loads(response.read())["checks"]
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())["checks"]
 
     def send(self, sender: str, message: str) -> list[dict]:
         """One user turn over the REST channel; the bot's messages for it."""

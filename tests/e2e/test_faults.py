@@ -3,23 +3,17 @@ bounded time, and the conversation carries on when it is back."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
 from rasa_server.messages import ACTIONS_UNAVAILABLE
+from tests.e2e.stack import joined
 
 pytestmark = pytest.mark.e2e
-
-
-def joined(messages: list[dict]) -> str:
-    return "\n\n".join(m.get("text", "") for m in messages)
 
 
 def timed_send(stack, sender: str, text: str) -> tuple[list[dict], float]:
@@ -28,23 +22,14 @@ def timed_send(stack, sender: str, text: str) -> tuple[list[dict], float]:
     return reply, time.monotonic() - start
 
 
-def ready_status(stack) -> tuple[int, str]:
-    """Status of GET /webhooks/rest/ready and its action-server check."""
-    url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/ready"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            return reply.status, json.loads(reply.read())["checks"]["action_server"]
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())["checks"]["action_server"]
-
-
 def test_action_server_down_apology_within_2s_then_recovery(stack, report_figure):
     sender, newcomer = "fault-down", "fault-newcomer"
     stack.send(sender, "can you check my results")
     assert "homocysteine result" in joined(stack.send(sender, "b12 480 pmol/L"))
     stack.stop_actions()
     try:
-        assert ready_status(stack) == (503, "error: ClientConnectorError")
+        status, checks = stack.ready()
+        assert (status, checks["action_server"]) == (503, "error: ClientConnectorError")
         reply, elapsed = timed_send(stack, sender, "i don't have the others")
         texts = [m.get("text") for m in reply]
         assert texts == [ACTIONS_UNAVAILABLE]  # one apology, nothing else, no traceback
@@ -57,7 +42,8 @@ def test_action_server_down_apology_within_2s_then_recovery(stack, report_figure
                       f"(mid-form), {elapsed_new * 1000:.0f} ms (new conversation)")
     finally:
         stack.start_actions()
-    assert ready_status(stack) == (200, "ok")
+    status, checks = stack.ready()
+    assert (status, checks["action_server"]) == (200, "ok")
     # Back: the form goes on with the value collected before the outage.
     after = joined(stack.send(sender, "i don't have the others"))
     after += joined(stack.send(sender, "cirrhosis"))

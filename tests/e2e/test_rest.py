@@ -7,12 +7,9 @@ import sqlite3
 import pytest
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
+from tests.e2e.stack import joined
 
 pytestmark = pytest.mark.e2e
-
-
-def joined(messages: list[dict]) -> str:
-    return "\n\n".join(m.get("text", "") for m in messages)
 
 
 def test_first_message_gets_the_full_disclaimer_then_a_greeting(stack):

@@ -15,7 +15,7 @@ from actions.disclaimer import full_disclaimer, short_disclaimer
 from rasa_server.forget import forget
 from rasa_server.messages import SERVICE_ERROR
 from tests.e2e.services import Postgres, Redis
-from tests.e2e.stack import RasaStack
+from tests.e2e.stack import RasaStack, joined
 
 pytestmark = pytest.mark.e2e
 OUTAGE_REPLY_BOUND_S = 10.0
@@ -46,10 +46,6 @@ def servers(engines, tmp_path_factory):
         yield a, b
 
 
-def joined(messages: list[dict]) -> str:
-    return "\n\n".join(m.get("text", "") for m in messages)
-
-
 def try_send(stack: RasaStack, sender: str, text: str) -> tuple[int, list[dict], float]:
     """Status, bot messages and seconds for one turn, HTTP errors included."""
     start = time.monotonic()
@@ -60,16 +56,6 @@ def try_send(stack: RasaStack, sender: str, text: str) -> tuple[int, list[dict],
         body = error.read()
         messages = json.loads(body) if body.strip().startswith(b"[") else []
     return status, messages, time.monotonic() - start
-
-
-def readiness(stack: RasaStack) -> tuple[int, dict]:
-    """GET /webhooks/rest/ready: status and the checks."""
-    try:
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/ready", timeout=10) as reply:
-            return reply.status, json.loads(reply.read())["checks"]
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())["checks"]
 
 
 def stored_events(postgres: Postgres, sender: str) -> list[dict]:
@@ -144,11 +130,11 @@ def test_an_engine_briefly_down_reports_an_error_without_hanging_then_recovers(
     sender = f"scale-{engine.lower()}-outage"
     a.send(sender, "can you check my results")
     a.send(sender, "b12 480 pmol/L")
-    assert readiness(b) == (200, {"model": "ok", "tracker_store": "ok", "lock_store": "ok",
+    assert b.ready() == (200, {"model": "ok", "tracker_store": "ok", "lock_store": "ok",
                                   "action_server": "ok"})
     down.stop()
     try:
-        status, checks = readiness(b)
+        status, checks = b.ready()
         failing = "tracker_store" if engine == "PostgreSQL" else "lock_store"
         assert status == 503 and checks[failing].startswith("error")
         assert [k for k, v in checks.items() if v != "ok"] == [failing]
@@ -161,6 +147,6 @@ def test_an_engine_briefly_down_reports_an_error_without_hanging_then_recovers(
     finally:
         down.start()
     assert a.rasa.poll() is None and b.rasa.poll() is None  # both servers stayed up
-    assert readiness(b)[0] == 200
+    assert b.ready()[0] == 200
     assert "Which liver condition" in joined(b.send(sender, "i don't have the others"))
     assert "Vitamin B12: 480 pmol/L" in joined(a.send(sender, "cirrhosis"))
