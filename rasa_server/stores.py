@@ -8,12 +8,20 @@ embedded defaults: a SQLite file and an in-memory lock store.
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
+from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
@@ -59,8 +67,53 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True) if url else "(unset)"
 
 
+# Set on a tracker handed out from the cache: how many of its events are stored.
+_STORED = "_b12_stored_events"
+
+
+@dataclass
+class _Recent:
+    tracker: DialogueStateTracker
+    mark: tuple  # (max id, max timestamp) of the sender's rows when it was saved
+    stored: int
+
+
+def is_canonical(tracker: DialogueStateTracker) -> bool:
+    """Whether ``tracker`` holds exactly what Rasa would load for it from the database.
+
+    Rasa loads the events from the latest session start on (by timestamp, in id
+    order). A tracker that starts with that session start, has no later one and
+    no event stamped before it is the same list of events; a conversation's
+    first turn (which also holds ``action_session_start``) or a turn that starts
+    a new session is not, and is simply loaded from the database next time.
+    """
+    events = tracker.events
+    if events.maxlen is not None or not events or not isinstance(events[0], SessionStarted):
+        return False
+    start = events[0].timestamp
+    return all(
+        not isinstance(event, SessionStarted) and event.timestamp >= start
+        for event in itertools.islice(events, 1, None)
+    )
+
+
 class EnvTrackerStore(SQLTrackerStore):
-    """SQL tracker store configured from TRACKER_STORE_URL (SQLite file by default)."""
+    """SQL tracker store configured from TRACKER_STORE_URL (SQLite file by default).
+
+    Every turn is written to the database before its reply, as with Rasa's own
+    store. Loading is what costs: Rasa rebuilds the tracker from all of the
+    session's events on every turn (about a third of the server's CPU per turn
+    in a profile). So the store keeps the trackers it saved last (an LRU of
+    CACHE_SIZE) and hands one back only while the database still holds exactly
+    what it saved: one indexed query compares the conversation's latest event id
+    and timestamp, so a turn handled by another Rasa process, ``make forget`` or
+    any other write makes it load from the database as before. A tracker is
+    handed out once (a failed turn cannot leave a half-updated one behind) and
+    cached again by the save that ends the turn. Several processes need the
+    shared (Redis) lock store anyway, which keeps a conversation's turns apart.
+    """
+
+    CACHE_SIZE = 256
 
     def __init__(self, domain=None, host=None, event_broker=None, db="var/tracker.db", **kwargs):
         settings = tracker_store_settings(default_db=db)
@@ -72,8 +125,76 @@ class EnvTrackerStore(SQLTrackerStore):
         url = self.engine.url
         self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
         self.sessionmaker = sessionmaker(bind=self.engine)
+        table = self.SQLEvent.__table__
+        self._mark_query = sa.select(sa.func.max(table.c.id), sa.func.max(table.c.timestamp)).where(
+            table.c.sender_id == sa.bindparam("sender_id")
+        )
+        self._recent: OrderedDict[str, _Recent] = OrderedDict()
         logger.info("tracker store: %s", describe(str(url)) if settings["dialect"] != "sqlite"
                     else f"sqlite file {settings['db']}")
+
+
+    def _mark(self, session, sender_id: str) -> tuple:
+        return tuple(session.execute(self._mark_query, {"sender_id": sender_id}).one())
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The latest session's tracker: from the cache if still current, else as Rasa loads it."""
+        recent = self._recent.pop(sender_id, None)
+        with self.session_scope() as session:
+            if recent is not None and self._mark(session, sender_id) == recent.mark:
+                setattr(recent.tracker, _STORED, recent.stored)
+                return recent.tracker
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
+            events = [json.loads(row.data) for row in rows]
+        if not (self.domain and events):
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        # What Rasa's save would count before appending: these rows.
+        setattr(tracker, _STORED, len(rows))
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's save (the same rows, one INSERT), then remember the tracker if canonical."""
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        self._recent.pop(sender_id, None)
+        if not tracker.events:
+            # Rasa's save of an empty tracker (a new conversation) writes nothing either.
+            return
+        with self.session_scope() as session:
+            stored = getattr(tracker, _STORED, None)
+            if stored is None:
+                # Rasa's own count: the rows of the latest session already stored.
+                stored = self._event_query(session, sender_id, False).count()
+            new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+            if new_events:
+                session.execute(self.SQLEvent.__table__.insert(),
+                                [_row(sender_id, event) for event in new_events])
+            # Read in the same transaction: the mark is of exactly these rows.
+            mark = self._mark(session, sender_id)
+            session.commit()
+        stored += len(new_events)
+        if self.CACHE_SIZE and stored == len(tracker.events) and is_canonical(tracker):
+            setattr(tracker, _STORED, stored)
+            self._recent[sender_id] = _Recent(tracker, mark, len(tracker.events))
+            while len(self._recent) > self.CACHE_SIZE:
+                self._recent.popitem(last=False)
+        elif hasattr(tracker, _STORED):
+            # Not what a reload would hold: the next save counts rows, as Rasa does.
+            delattr(tracker, _STORED)
+
+
+def _row(sender_id: str, event) -> dict[str, Any]:
+    """One events-table row, with the same columns as Rasa's SQLTrackerStore.save."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
 
 
 def lock_store_from_url(url: str) -> LockStore:

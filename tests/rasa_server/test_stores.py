@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from jsonschema import ValidationError
-from rasa.core.actions.action import RemoteAction
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 
 from rasa_server import resilience
@@ -46,16 +44,6 @@ def test_lock_store_follows_lock_store_url(monkeypatch):
     monkeypatch.setenv("LOCK_STORE_URL", "memcached://x")
     with pytest.raises(ValueError, match="redis"):
         EnvLockStore(endpoint_config=None)
-
-
-def test_compiled_validator_still_rejects_malformed_action_responses():
-    resilience.install()
-    action = RemoteAction("action_x", None)
-    assert action._validate_action_result({"events": [], "responses": []})
-    with pytest.raises(ValidationError):
-        action._validate_action_result({"events": [{"event": "slot"}], "responses": []})
-    with pytest.raises(ValidationError):
-        action._validate_action_result({"events": "not a list"})
 
 
 async def test_tracker_store_errors_fail_the_turn_instead_of_a_fresh_conversation():

@@ -1,0 +1,124 @@
+"""The per-event-type response check accepts exactly what Rasa's full schema accepts."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa_sdk import events as sdk
+
+from rasa_server import resilience
+
+NOW = datetime(2026, 11, 29, 12, 0)
+
+# One event of every kind the SDK can return, as the action server serialises them.
+EVERY_SDK_EVENT = [
+    sdk.UserUttered("hi", {"intent": {"name": "greet", "confidence": 0.9}, "entities": []}),
+    sdk.SlotSet("b12_value", "300"),
+    sdk.SlotSet("b12_unit", None),
+    sdk.Restarted(),
+    sdk.SessionStarted(),
+    sdk.UserUtteranceReverted(),
+    sdk.AllSlotsReset(),
+    sdk.ReminderScheduled("EXTERNAL_x", NOW, name="r1"),
+    sdk.ReminderCancelled(name="r1"),
+    sdk.ActionReverted(),
+    sdk.StoryExported(),
+    sdk.FollowupAction("action_listen"),
+    sdk.ConversationPaused(),
+    sdk.ConversationResumed(),
+    sdk.ActionExecuted("action_listen"),
+    sdk.AgentUttered("text", {"x": 1}),
+    sdk.ActiveLoop("lab_form"),
+    sdk.ActiveLoop(None),
+    sdk.LoopInterrupted(True),
+    sdk.ActionExecutionRejected("validate_lab_form"),
+    sdk.BotUttered("hello", {"buttons": [{"title": "a", "payload": "/b"}]}, {"m": 1}),
+    # Older event types Rasa still accepts (the SDK now writes active_loop and
+    # loop_interrupted for Form and FormValidation).
+    {"event": "form", "name": "lab_form"},
+    {"event": "form_validation", "validate": False},
+    {"event": "entities", "entities": [{"entity": "e", "value": "v"}]},
+    {"event": "user_featurization", "use_text_for_featurization": True},
+]
+
+VALID = [
+    {},
+    {"events": [], "responses": []},
+    {"events": EVERY_SDK_EVENT, "responses": [{"text": "hi", "buttons": []}]},
+    {"events": [{"event": "slot", "name": "x", "value": {"nested": [1, 2]}}]},
+    {"responses": [{"text": "only a reply"}]},
+]
+
+INVALID = [
+    [],
+    "events",
+    {"events": "not a list"},
+    {"events": [{"event": "slot"}]},  # slot without name and value
+    {"events": [{"event": "slot", "name": 3, "value": 1}]},
+    {"events": [{"name": "x", "value": 1}]},  # no event type
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"event": 7}]},
+    {"events": ["slot"]},
+    {"events": [{"event": "action", "hide_rule_turn": "yes"}]},
+    {"events": [{"event": "action", "name": ["x"]}]},
+    {"events": [{"event": "user", "parse_data": {"entities": [{"start": 0}]}}]},
+    {"events": [{"event": "slot", "name": "x", "value": 1, "timestamp": "yesterday"}]},
+    {"events": [{"event": "bot", "metadata": "not an object"}]},
+    {"responses": "hi"},
+    {"responses": ["hi"]},
+]
+
+
+@pytest.fixture(scope="module")
+def checker():
+    return resilience.ResponseChecker(RemoteAction.action_response_format_spec())
+
+
+def test_sdk_events_cover_every_event_type_of_the_schema(checker):
+    kinds = {event["event"] for event in VALID[2]["events"]}
+    assert kinds == set(checker._by_event)
+
+
+@pytest.mark.parametrize("response", VALID)
+def test_valid_responses_pass_the_fast_check(checker, response):
+    assert checker.full.is_valid(response)
+    assert checker.fast_valid(response)
+
+
+@pytest.mark.parametrize("response", INVALID)
+def test_invalid_responses_never_pass_the_fast_check(checker, response):
+    assert not checker.full.is_valid(response)
+    assert not checker.fast_valid(response)
+
+
+def test_every_single_field_mutation_gets_the_same_verdict(checker):
+    # Swap each field of each event for values of other types: whenever the
+    # fast check accepts, the full schema must accept too.
+    replacements = [None, 1, 1.5, "s", [], {}, True, [{"a": 1}]]
+    compared = disagreements = 0
+    for event in EVERY_SDK_EVENT:
+        for field in list(event):
+            for value in replacements:
+                mutated = copy.deepcopy(event)
+                mutated[field] = value
+                response = {"events": [mutated]}
+                full, fast = checker.full.is_valid(response), checker.fast_valid(response)
+                compared += 1
+                assert not (fast and not full), (field, value, mutated)
+                disagreements += fast != full
+    assert compared > 500
+    assert disagreements == 0
+
+
+def test_rasa_action_raises_the_full_schema_error_for_bad_responses():
+    resilience.install()
+    action = RemoteAction("action_x", None)
+    assert action._validate_action_result({"events": [], "responses": []})
+    with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+        action._validate_action_result({"events": [{"event": "slot"}], "responses": []})
+    with pytest.raises(ValidationError):
+        action._validate_action_result({"events": "not a list"})
