@@ -3,7 +3,8 @@
 The arguments are Rasa's own. Before handing over to Rasa it refuses unsafe
 settings (the HTTP API without JWT, several Sanic workers without the Redis
 lock store, no action-server token), fills defaults that endpoints.yml cannot
-express, and installs the action-call guards (rasa_server.resilience).
+express, and installs the action-call guards (rasa_server.resilience) and the
+in-order graph runner (rasa_server.graph).
 """
 
 from __future__ import annotations
@@ -69,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         # back to an in-memory tracker store and lose conversations on restart.
         sys.path.insert(0, str(PROJECT_ROOT))
 
-    from rasa_server import resilience
+    from rasa_server import graph, resilience
 
     resilience.install()
+    graph.install()
 
     from rasa.__main__ import main as rasa_main
 

@@ -25,6 +25,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 logger = logging.getLogger(__name__)
 
@@ -75,26 +76,39 @@ _STORED = "_b12_stored_events"
 class _Recent:
     tracker: DialogueStateTracker
     mark: tuple  # (max id, max timestamp) of the sender's rows when it was saved
-    stored: int
+    start: int  # events before this index are not part of a reload
+    stored: int  # rows of the latest session in the database
 
 
-def is_canonical(tracker: DialogueStateTracker) -> bool:
-    """Whether ``tracker`` holds exactly what Rasa would load for it from the database.
+def reload_start(tracker: DialogueStateTracker) -> int | None:
+    """Where a reload of ``tracker`` from the database would start, or None if it would differ.
 
-    Rasa loads the events from the latest session start on (by timestamp, in id
-    order). A tracker that starts with that session start, has no later one and
-    no event stamped before it is the same list of events; a conversation's
-    first turn (which also holds ``action_session_start``) or a turn that starts
-    a new session is not, and is simply loaded from the database next time.
+    Rasa loads the events stamped at or after the latest session start, in id
+    order. If the tracker's latest SessionStarted is stamped after every event
+    before it and at or before every event after it, that reload is exactly
+    the tracker's events from there on (the first turn of a conversation also
+    holds ``action_session_start``; a turn that starts a new session holds the
+    old one). SessionStarted resets the tracker's state, so dropping the events
+    before it changes nothing else.
     """
     events = tracker.events
-    if events.maxlen is not None or not events or not isinstance(events[0], SessionStarted):
-        return False
-    start = events[0].timestamp
-    return all(
-        not isinstance(event, SessionStarted) and event.timestamp >= start
-        for event in itertools.islice(events, 1, None)
-    )
+    if events.maxlen is not None:
+        return None
+    start = None
+    for index in range(len(events) - 1, -1, -1):
+        if isinstance(events[index], SessionStarted):
+            start = index
+            break
+    if start is None:
+        return None
+    stamp = events[start].timestamp
+    before = itertools.islice(events, 0, start)
+    after = itertools.islice(events, start + 1, None)
+    if any(event.timestamp >= stamp for event in before) or any(
+        event.timestamp < stamp for event in after
+    ):
+        return None
+    return start
 
 
 class EnvTrackerStore(SQLTrackerStore):
@@ -105,9 +119,10 @@ class EnvTrackerStore(SQLTrackerStore):
     session's events on every turn (about a third of the server's CPU per turn
     in a profile). So the store keeps the trackers it saved last (an LRU of
     CACHE_SIZE) and hands one back only while the database still holds exactly
-    what it saved: one indexed query compares the conversation's latest event id
-    and timestamp, so a turn handled by another Rasa process, ``make forget`` or
-    any other write makes it load from the database as before. A tracker is
+    what it saved (trimmed to the latest session, as a reload would be): one
+    indexed query compares the conversation's latest event id and timestamp, so
+    a turn handled by another Rasa process, ``make forget`` or any other write
+    makes it load from the database as before. A tracker is
     handed out once (a failed turn cannot leave a half-updated one behind) and
     cached again by the save that ends the turn. Several processes need the
     shared (Redis) lock store anyway, which keeps a conversation's turns apart.
@@ -120,10 +135,18 @@ class EnvTrackerStore(SQLTrackerStore):
         for key in ("dialect", "port", "username", "password", "query", "login_db"):
             kwargs.pop(key, None)
         super().__init__(domain=domain, event_broker=event_broker, **settings, **kwargs)
-        # pool_pre_ping: after a database restart the first turn reconnects
-        # instead of failing on a dead pooled connection.
         url = self.engine.url
-        self.engine = create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        if url.get_backend_name() == "sqlite":
+            # SQLAlchemy 1.4 opens a new SQLite connection for every session (NullPool):
+            # two or three per turn. The server uses the store from its event-loop
+            # thread only, so a small pool of reused connections is safe.
+            engine_kwargs = {"poolclass": QueuePool, "pool_size": 2,
+                             "connect_args": {"check_same_thread": False}}
+        else:
+            # pool_pre_ping: after a database restart the first turn reconnects
+            # instead of failing on a dead pooled connection.
+            engine_kwargs = {"pool_pre_ping": True, **create_engine_kwargs(url)}
+        self.engine = create_engine(url, **engine_kwargs)
         self.sessionmaker = sessionmaker(bind=self.engine)
         table = self.SQLEvent.__table__
         self._mark_query = sa.select(sa.func.max(table.c.id), sa.func.max(table.c.timestamp)).where(
@@ -142,8 +165,11 @@ class EnvTrackerStore(SQLTrackerStore):
         recent = self._recent.pop(sender_id, None)
         with self.session_scope() as session:
             if recent is not None and self._mark(session, sender_id) == recent.mark:
-                setattr(recent.tracker, _STORED, recent.stored)
-                return recent.tracker
+                tracker = recent.tracker
+                for _ in range(recent.start):
+                    tracker.events.popleft()
+                setattr(tracker, _STORED, recent.stored)
+                return tracker
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = [json.loads(row.data) for row in rows]
         if not (self.domain and events):
@@ -174,13 +200,16 @@ class EnvTrackerStore(SQLTrackerStore):
             mark = self._mark(session, sender_id)
             session.commit()
         stored += len(new_events)
-        if self.CACHE_SIZE and stored == len(tracker.events) and is_canonical(tracker):
-            setattr(tracker, _STORED, stored)
-            self._recent[sender_id] = _Recent(tracker, mark, len(tracker.events))
+        # Every event is stored (else a reload would differ; Rasa's count rules then).
+        start = reload_start(tracker) if stored == len(tracker.events) else None
+        if self.CACHE_SIZE and start is not None:
+            # The tracker stays as it is for the rest of this turn; the next turn
+            # gets it trimmed to what a reload holds.
+            self._recent[sender_id] = _Recent(tracker, mark, start, stored - start)
             while len(self._recent) > self.CACHE_SIZE:
                 self._recent.popitem(last=False)
-        elif hasattr(tracker, _STORED):
-            # Not what a reload would hold: the next save counts rows, as Rasa does.
+        if hasattr(tracker, _STORED):
+            # A later save of this same object counts rows, as Rasa does.
             delattr(tracker, _STORED)
 
 

@@ -24,7 +24,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import EventVerbosity
 
-from rasa_server.stores import EnvTrackerStore, is_canonical
+from rasa_server.stores import EnvTrackerStore, reload_start
 from tests.e2e.stack import PROJECT_ROOT
 
 
@@ -126,11 +126,27 @@ async def test_rows_are_the_ones_rasa_writes(tmp_path, domain, monkeypatch):
 async def test_the_cache_is_used_between_turns_of_one_session(tmp_path, domain, monkeypatch):
     store = store_at(tmp_path / "t.db", domain, monkeypatch=monkeypatch)
     handed_out = await play(store, "p1", TURNS)
-    # Turn 1 is new and holds action_session_start, so turn 2 is loaded; turns
-    # 3-6 reuse that tracker; turn 6 starts a new session, so turn 7 is loaded.
-    same = [handed_out[i] is handed_out[i - 1] for i in range(1, len(TURNS))]
-    assert same == [False, True, True, True, True, False]
-    assert is_canonical(handed_out[-1])
+    # Every turn after the first gets the tracker the previous one saved, trimmed
+    # to the latest session where it held more (turn 1, turn 6's new session).
+    assert all(handed_out[i] is handed_out[0] for i in range(1, len(TURNS)))
+    assert reload_start(handed_out[-1]) == 0
+
+
+async def test_a_tracker_a_reload_would_not_match_is_not_kept(tmp_path, domain, monkeypatch):
+    store = store_at(tmp_path / "t.db", domain, monkeypatch=monkeypatch)
+    tracker = await store.get_or_create_tracker("p1", append_action_listen=False)
+    start = SessionStarted()
+    # stamped like the session start: a reload would include it, the tracker puts it before
+    tracker.update(ActionExecuted("action_session_start", timestamp=start.timestamp))
+    tracker.update(start)
+    tracker.update(user("hi", "greet"))
+    assert reload_start(tracker) is None
+    await store.save(tracker)
+    assert "p1" not in store._recent
+    again = await store.retrieve("p1")
+    reference = await store_at(tmp_path / "t.db", domain, SQLTrackerStore).retrieve("p1")
+    assert again is not tracker and state(again) == state(reference)
+    assert len(again.events) == 3
 
 
 async def test_a_turn_written_by_another_server_is_loaded(tmp_path, domain, monkeypatch):
