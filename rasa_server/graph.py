@@ -25,7 +25,7 @@ def _is_task(value: Any) -> bool:
     return isinstance(value, tuple) and bool(value) and callable(value[0])
 
 
-def run_in_order(graph: dict[str, Any], targets: list[str]) -> list[Any]:
+def run_in_order(graph: dict[str, Any], targets: list[str]) -> tuple[Any, ...]:
     """dask.get's result for a graph of ``(callable, *keys)`` tasks and literals."""
     results: dict[str, Any] = {}
 
@@ -42,7 +42,7 @@ def run_in_order(graph: dict[str, Any], targets: list[str]) -> list[Any]:
         results[key] = value
         return value
 
-    return [compute(target) for target in targets]
+    return tuple(compute(target) for target in targets)
 
 
 def _run(self: DaskGraphRunner, inputs: dict[str, Any] | None = None,

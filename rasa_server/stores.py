@@ -153,6 +153,8 @@ class EnvTrackerStore(SQLTrackerStore):
             table.c.sender_id == sa.bindparam("sender_id")
         )
         self._recent: OrderedDict[str, _Recent] = OrderedDict()
+        # Senders the last retrieval found no rows for (until their first save).
+        self._no_rows: OrderedDict[str, None] = OrderedDict()
         logger.info("tracker store: %s", describe(str(url)) if settings["dialect"] != "sqlite"
                     else f"sqlite file {settings['db']}")
 
@@ -163,6 +165,7 @@ class EnvTrackerStore(SQLTrackerStore):
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The latest session's tracker: from the cache if still current, else as Rasa loads it."""
         recent = self._recent.pop(sender_id, None)
+        self._no_rows.pop(sender_id, None)
         with self.session_scope() as session:
             if recent is not None and self._mark(session, sender_id) == recent.mark:
                 tracker = recent.tracker
@@ -172,6 +175,11 @@ class EnvTrackerStore(SQLTrackerStore):
                 return tracker
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = [json.loads(row.data) for row in rows]
+        if not rows:
+            # A new conversation: its first save need not count rows.
+            self._no_rows[sender_id] = None
+            while len(self._no_rows) > self.CACHE_SIZE:
+                self._no_rows.popitem(last=False)
         if not (self.domain and events):
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
@@ -189,6 +197,8 @@ class EnvTrackerStore(SQLTrackerStore):
             return
         with self.session_scope() as session:
             stored = getattr(tracker, _STORED, None)
+            if stored is None and self._no_rows.pop(sender_id, 0) is None:
+                stored = 0
             if stored is None:
                 # Rasa's own count: the rows of the latest session already stored.
                 stored = self._event_query(session, sender_id, False).count()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import math
 from datetime import datetime
 
 import pytest
@@ -122,3 +124,19 @@ def test_rasa_action_raises_the_full_schema_error_for_bad_responses():
         action._validate_action_result({"events": [{"event": "slot"}], "responses": []})
     with pytest.raises(ValidationError):
         action._validate_action_result({"events": "not a list"})
+
+
+def test_action_calls_encode_to_the_same_json():
+    value = {
+        "sender_id": "d0c5a1e0-0000-4000-8000-000000000000",
+        "tracker": {"events": [dict(event, timestamp=1795923107.716339 + i / 7)
+                               for i, event in enumerate(VALID[2]["events"])],
+                    "latest_message": {
+                        "text": "B12 450 pmol/L \u2014 \u00e9t\u00e9 / 5\u00b5g \U0001f600",
+                        "confidence": 0.1 + 0.2, "big": 2**60, "neg": -1e-300}},
+        "domain": {"slots": {"b12": {"type": "any", "mappings": []}}, "empty": [], "none": None},
+    }
+    assert json.loads(resilience.dumps_fast(value)) == value
+    odd = {"nan": float("nan"), "huge": 2**70}
+    decoded = json.loads(resilience.dumps_fast(odd))  # the standard library's output
+    assert math.isnan(decoded["nan"]) and decoded["huge"] == 2**70

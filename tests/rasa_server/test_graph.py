@@ -1,0 +1,76 @@
+"""The in-order graph runner gives dask's results, on a toy graph and on our model."""
+
+from __future__ import annotations
+
+import dask
+import pytest
+from rasa.core.agent import Agent
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.runner.dask import DaskGraphRunner
+
+from rasa_server import graph
+from tests.e2e.stack import model_path
+
+
+def test_same_results_as_dask_on_a_graph_with_shared_nodes_and_inputs():
+    calls = []
+
+    def node(name):
+        def run(*inputs):
+            calls.append(name)
+            return name, [value for _, value in inputs]
+        return run
+
+    toy = {
+        "a": (node("a"), "input"),
+        "b": (node("b"), "a"),
+        "c": (node("c"), "a", "b"),
+        "d": (node("d"), "c", "b"),
+        "input": ("input", 7),
+        "unused": (node("unused"), "a"),
+    }
+    assert graph.run_in_order(toy, ["d", "b"]) == dask.get(toy, ["d", "b"])
+    calls.clear()
+    graph.run_in_order(toy, ["d"])
+    assert sorted(calls) == ["a", "b", "c", "d"]  # each needed node once, nothing else
+
+
+def test_runtime_errors_become_graph_run_errors_as_with_dask():
+    def broken(*_):
+        raise RuntimeError("boom")
+
+    runner = DaskGraphRunner.__new__(DaskGraphRunner)
+    runner._graph_schema = type("Schema", (), {
+        "target_names": ["x"],
+        "minimal_graph_schema": lambda self, targets: self,
+        "nodes": {},
+    })()
+    runner._build_dask_graph = lambda schema: {"x": (broken,)}
+    with pytest.raises(GraphRunError):
+        graph._run(runner)
+
+
+@pytest.fixture(scope="module")
+def agent():
+    return Agent.load(str(model_path()))
+
+
+MESSAGES = ["hi", "my b12 is 300 pg/ml and i have nash", "what is mma?",
+            "i feel numb and confused", "skip", "asdfgh"]
+
+
+async def test_our_model_parses_and_predicts_the_same(agent, monkeypatch):
+    async def run_all():
+        results = []
+        for text in MESSAGES:
+            parsed = await agent.parse_message(text)
+            results.append((parsed["intent"], parsed["intent_ranking"]))
+            tracker = await agent.processor.get_tracker(f"graph-{text}")
+            tracker.update_with_events([], agent.domain)
+            prediction = agent.processor._predict_next_with_tracker(tracker)
+            results.append((prediction.max_confidence_index, prediction.policy_name))
+        return results
+
+    with_dask = await run_all()
+    monkeypatch.setattr(DaskGraphRunner, "run", graph._run)
+    assert await run_all() == with_dask
