@@ -103,9 +103,19 @@ def load_red_flags() -> RedFlagRules:
     return read_red_flags()
 
 
-def _positions(sequence: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
+def _index(sequence: tuple[str, ...]) -> dict[str, list[int]]:
+    """Where each token occurs: phrases are then tried only where their first word is."""
+    at: dict[str, list[int]] = {}
+    for i, token in enumerate(sequence):
+        at.setdefault(token, []).append(i)
+    return at
+
+
+def _positions(sequence: tuple[str, ...], phrase: tuple[str, ...],
+               index: dict[str, list[int]] | None = None) -> list[int]:
     n = len(phrase)
-    return [i for i in range(len(sequence) - n + 1) if sequence[i : i + n] == phrase]
+    starts = range(len(sequence) - n + 1) if index is None else index.get(phrase[0], ())
+    return [i for i in starts if sequence[i : i + n] == phrase]
 
 
 def _blank(sequence: tuple[str, ...], phrases) -> tuple[str, ...]:
@@ -116,8 +126,11 @@ def _blank(sequence: tuple[str, ...], phrases) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _group_positions(words, lemmas, group) -> list[int]:
-    return sorted({i for p in group for i in _positions(lemmas, p) + _positions(words, p)})
+def _group_positions(words, lemmas, group, word_index, lemma_index) -> list[int]:
+    return sorted({
+        i for p in group
+        for i in _positions(lemmas, p, lemma_index) + _positions(words, p, word_index)
+    })
 
 
 def detect_red_flags(text: object, rules: RedFlagRules | None = None, nlp=None) -> tuple:
@@ -132,9 +145,11 @@ def detect_red_flags(text: object, rules: RedFlagRules | None = None, nlp=None) 
     words, lemmas = _tokens(text[:MAX_TEXT_CHARS], nlp)
     words = _blank(words, rules.ignore_phrases)
     lemmas = _blank(lemmas, rules.ignore_phrases)
+    word_index, lemma_index = _index(words), _index(lemmas)
     matches = []
     for flag in rules.flags:
-        positions = [_group_positions(words, lemmas, group) for group in flag.all_of]
+        positions = [_group_positions(words, lemmas, group, word_index, lemma_index)
+                     for group in flag.all_of]
         if all(positions) and _within(positions, rules.window):
             matches.append(RedFlagMatch(flag.flag_id, flag.label, flag.self_harm))
     return tuple(matches)

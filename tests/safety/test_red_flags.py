@@ -90,3 +90,29 @@ def test_an_ignore_phrase_may_not_disable_a_flag(tmp_path):
     )
     with pytest.raises(ValueError, match="disable"):
         read_red_flags(path)
+
+
+def test_indexed_phrase_search_finds_exactly_what_a_full_scan_finds():
+    # detect_red_flags looks phrases up by their first word; a full scan of every
+    # position must give the same positions for every phrase and message.
+    from pathlib import Path
+
+    import yaml
+
+    from actions.safety import red_flags as rf
+    from actions.spacy_model import load_pipeline
+
+    nlp = load_pipeline(with_sentences=False)
+    rules = load_red_flags()
+    heldout = Path(__file__).resolve().parents[1] / "data" / "nlu_heldout.yml"
+    texts = [m["text"] for m in yaml.safe_load(heldout.read_text(encoding="utf-8"))["messages"]]
+    texts += ["blood blood vomit blood", "sick sick sick with blood in vomit", "a"]
+    phrases = {p for flag in rules.flags for group in flag.all_of for p in group}
+    compared = 0
+    for text in texts:
+        for sequence in rf._tokens(text, nlp):
+            index = rf._index(sequence)
+            for phrase in phrases:
+                assert rf._positions(sequence, phrase, index) == rf._positions(sequence, phrase)
+                compared += 1
+    assert compared > 10_000
