@@ -68,6 +68,19 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True) if url else "(unset)"
 
 
+TRACKER_CACHE_ENV = "TRACKER_CACHE_SIZE"
+
+
+def cache_size_from_env() -> int:
+    """How many saved trackers a Rasa process keeps (TRACKER_CACHE_SIZE, default 256)."""
+    raw = os.environ.get(TRACKER_CACHE_ENV, "").strip()
+    if not raw:
+        return EnvTrackerStore.DEFAULT_CACHE_SIZE
+    if not raw.isdigit():
+        raise ValueError(f"{TRACKER_CACHE_ENV} must be a whole number >= 0, not {raw!r}")
+    return int(raw)
+
+
 # Set on a tracker handed out from the cache: how many of its events are stored.
 _STORED = "_b12_stored_events"
 
@@ -118,17 +131,18 @@ class EnvTrackerStore(SQLTrackerStore):
     store. Loading is what costs: Rasa rebuilds the tracker from all of the
     session's events on every turn (about a third of the server's CPU per turn
     in a profile). So the store keeps the trackers it saved last (an LRU of
-    CACHE_SIZE) and hands one back only while the database still holds exactly
-    what it saved (trimmed to the latest session, as a reload would be): one
-    indexed query compares the conversation's latest event id and timestamp, so
-    a turn handled by another Rasa process, ``make forget`` or any other write
-    makes it load from the database as before. A tracker is
-    handed out once (a failed turn cannot leave a half-updated one behind) and
-    cached again by the save that ends the turn. Several processes need the
-    shared (Redis) lock store anyway, which keeps a conversation's turns apart.
+    TRACKER_CACHE_SIZE, default 256; 0 turns it off) and hands one back only
+    while the database still holds exactly what it saved (trimmed to the
+    latest session, as a reload would be): one indexed query compares the
+    conversation's latest event id and timestamp, so a turn handled by another
+    Rasa process, ``make forget`` or any other write makes it load from the
+    database as before. A tracker is handed out once (a failed turn cannot
+    leave a half-updated one behind) and cached again by the save that ends the
+    turn. Several processes need the shared (Redis) lock store anyway, which
+    keeps a conversation's turns apart.
     """
 
-    CACHE_SIZE = 256
+    DEFAULT_CACHE_SIZE = 256
 
     def __init__(self, domain=None, host=None, event_broker=None, db="var/tracker.db", **kwargs):
         settings = tracker_store_settings(default_db=db)
@@ -152,6 +166,7 @@ class EnvTrackerStore(SQLTrackerStore):
         self._mark_query = sa.select(sa.func.max(table.c.id), sa.func.max(table.c.timestamp)).where(
             table.c.sender_id == sa.bindparam("sender_id")
         )
+        self.cache_size = cache_size_from_env()
         self._recent: OrderedDict[str, _Recent] = OrderedDict()
         # Senders the last retrieval found no rows for (until their first save).
         self._no_rows: OrderedDict[str, None] = OrderedDict()
@@ -178,7 +193,7 @@ class EnvTrackerStore(SQLTrackerStore):
         if not rows:
             # A new conversation: its first save need not count rows.
             self._no_rows[sender_id] = None
-            while len(self._no_rows) > self.CACHE_SIZE:
+            while len(self._no_rows) > self.cache_size:
                 self._no_rows.popitem(last=False)
         if not (self.domain and events):
             return None
@@ -212,11 +227,11 @@ class EnvTrackerStore(SQLTrackerStore):
         stored += len(new_events)
         # Every event is stored (else a reload would differ; Rasa's count rules then).
         start = reload_start(tracker) if stored == len(tracker.events) else None
-        if self.CACHE_SIZE and start is not None:
+        if self.cache_size and start is not None:
             # The tracker stays as it is for the rest of this turn; the next turn
             # gets it trimmed to what a reload holds.
             self._recent[sender_id] = _Recent(tracker, mark, start, stored - start)
-            while len(self._recent) > self.CACHE_SIZE:
+            while len(self._recent) > self.cache_size:
                 self._recent.popitem(last=False)
         if hasattr(tracker, _STORED):
             # A later save of this same object counts rows, as Rasa does.

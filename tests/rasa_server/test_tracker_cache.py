@@ -7,6 +7,7 @@ SQLTrackerStore writes and reads.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 
@@ -24,7 +25,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import EventVerbosity
 
-from rasa_server.stores import EnvTrackerStore, reload_start
+from rasa_server.stores import EnvTrackerStore, cache_size_from_env, reload_start
 from tests.e2e.stack import PROJECT_ROOT
 
 
@@ -183,8 +184,25 @@ async def test_a_failed_turn_leaves_nothing_unsaved_behind(tmp_path, domain, mon
 
 
 async def test_the_cache_is_bounded(tmp_path, domain, monkeypatch):
+    monkeypatch.setenv("TRACKER_CACHE_SIZE", "3")
     store = store_at(tmp_path / "t.db", domain, monkeypatch=monkeypatch)
-    monkeypatch.setattr(EnvTrackerStore, "CACHE_SIZE", 3)
     for n in range(6):
         await play(store, f"p{n}", TURNS[:3])
     assert list(store._recent) == ["p3", "p4", "p5"]
+
+
+async def test_the_cache_can_be_turned_off(tmp_path, domain, monkeypatch):
+    monkeypatch.setenv("TRACKER_CACHE_SIZE", "0")
+    store = store_at(tmp_path / "t.db", domain, monkeypatch=monkeypatch)
+    handed_out = await play(store, "p1", TURNS)
+    assert not store._recent
+    assert all(a is not b for a, b in itertools.pairwise(handed_out))
+    assert len(rows(tmp_path / "t.db")) == sum(len(turn) for turn in TURNS)
+    reference = await store_at(tmp_path / "t.db", domain, SQLTrackerStore).retrieve("p1")
+    assert state(await store.retrieve("p1")) == state(reference)
+
+
+def test_a_bad_cache_size_stops_the_server(monkeypatch):
+    monkeypatch.setenv("TRACKER_CACHE_SIZE", "lots")
+    with pytest.raises(ValueError, match="TRACKER_CACHE_SIZE"):
+        cache_size_from_env()
