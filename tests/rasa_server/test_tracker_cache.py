@@ -206,3 +206,13 @@ def test_a_bad_cache_size_stops_the_server(monkeypatch):
     monkeypatch.setenv("TRACKER_CACHE_SIZE", "lots")
     with pytest.raises(ValueError, match="TRACKER_CACHE_SIZE"):
         cache_size_from_env()
+
+
+def test_sqlite_store_uses_a_write_ahead_log_synced_on_every_commit(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACKER_STORE_URL", f"sqlite:///{tmp_path / 't.db'}")
+    store = EnvTrackerStore(domain=None)
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    with sqlite3.connect(tmp_path / "t.db") as other:  # the mode is kept in the file
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
