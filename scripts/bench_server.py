@@ -11,7 +11,9 @@ In one run, on loopback, each figure for THIS assistant and for the baseline (th
 2. cold start: process start of `rasa run` (ours: the action server is started at the
    same moment) to the first successful REST reply to "hi" (polled every 0.25 s);
 3. turn latency p50/p95/p99 and throughput at 1, 8 and 32 concurrent users over REST,
-   with the mixed traffic of scripts/bench_traffic.yml, errors counted;
+   with the mixed traffic of scripts/bench_traffic.yml, errors counted; both assistants
+   stay up and each level alternates them in rounds (A B B A), so a drift of the
+   machine's speed during the run does not favour either;
 4. resident memory (VmRSS summed over the process tree) after the load runs;
 5. then the micro-benchmarks of scripts/bench.py (run in a fresh subprocess).
 
@@ -54,7 +56,7 @@ VENV_BIN = Path(sys.executable).parent
 RASA = VENV_BIN / "rasa"
 
 LEVELS = (1, 8, 32)
-MESSAGES_FULL = {1: 150, 8: 400, 32: 640}
+MESSAGES_FULL = {1: 300, 8: 800, 32: 1280}
 MESSAGES_QUICK = {1: 12, 8: 32, 32: 64}
 TRAIN_TIMEOUT_S = 900
 START_TIMEOUT_S = 300
@@ -419,86 +421,140 @@ async def _warmup(url: str, texts: list[str], run_id: str) -> list[str]:
 
 # --------------------------------------------------------------------------- one assistant
 
-def measure_server(name: str, *, model: Path, cwd: Path, endpoints: Path, credentials: Path,
-                   env: dict[str, str], tmp: Path, traffic: dict, messages: dict[int, int],
-                   action_port: int | None, rasa_command: list[str], run_id: str) -> dict:
+@dataclass
+class Server:
+    name: str
+    url: str
+    rasa_proc: subprocess.Popen
+    actions_proc: subprocess.Popen | None
+    rasa_log: Path
+    out: dict
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.rasa_proc.pid, self.actions_proc.pid if self.actions_proc else 0]
+
+
+def start_server(name: str, *, model: Path, cwd: Path, endpoints: Path, credentials: Path,
+                 env: dict[str, str], tmp: Path, traffic: dict, action_port: int | None,
+                 rasa_command: list[str], run_id: str) -> Server:
+    """Start one assistant, measure its cold start, warm it up; the caller stops it."""
     with_actions = action_port is not None
     rasa_port = free_port()
     url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
     rasa_log = tmp / f"{name}-rasa.log"
     actions_log = tmp / f"{name}-actions.log"
-    actions_proc = rasa_proc = None
-    out: dict = {"loadavg_before": loadavg()}
+    out: dict = {"loadavg_before": loadavg(), "levels": {}}
+    t0 = time.monotonic()
+    wall0 = time.time()
+    actions_proc = None
+    if with_actions:
+        actions_proc = spawn([sys.executable, "-m", "actions.server", "--port",
+                              str(action_port)], PROJECT_ROOT, env, actions_log)
+    rasa_proc = spawn(
+        [*rasa_command, "run", "--model", str(model), "--port", str(rasa_port),
+         "--interface", "127.0.0.1", "--endpoints", str(endpoints),
+         "--credentials", str(credentials)],
+        cwd, env, rasa_log,
+    )
+    server = Server(name, url, rasa_proc, actions_proc, rasa_log, out)
     try:
-        t0 = time.monotonic()
-        wall0 = time.time()
-        if with_actions:
-            actions_proc = spawn([sys.executable, "-m", "actions.server", "--port",
-                                  str(action_port)], PROJECT_ROOT, env, actions_log)
-        rasa_proc = spawn(
-            [*rasa_command, "run", "--model", str(model), "--port", str(rasa_port),
-             "--interface", "127.0.0.1", "--endpoints", str(endpoints),
-             "--credentials", str(credentials)],
-            cwd, env, rasa_log,
-        )
-        try:
-            cold = asyncio.run(_cold_start(url, rasa_proc, t0, traffic["first_reply_contains"],
-                                           run_id))
-        except RuntimeError as exc:
-            raise RuntimeError(f"{name}: {exc}\n--- rasa log ---\n{log_tail(rasa_log)}"
-                               + (f"\n--- actions log ---\n{log_tail(actions_log)}"
-                                  if with_actions else "")) from None
-        out["cold"] = cold
-        # where the start-up goes, from Rasa's own log lines (1 s resolution)
-        marks = {}
-        for stamp, msg in parse_log_times(rasa_log):
-            if msg.startswith("Starting Rasa server") and "server_start" not in marks:
-                marks["server_start"] = stamp - wall0
-            elif msg.startswith("Rasa server is up and running") and "up" not in marks:
-                marks["up"] = stamp - wall0
-        out["start_marks"] = marks
-        warm_errors = asyncio.run(_warmup(url, traffic["warmup"], run_id))
-        out["warmup"] = {"messages": len(traffic["warmup"]), "errors": warm_errors}
-        pids = [rasa_proc.pid, actions_proc.pid if actions_proc else 0]
-        levels = {}
-        for users in LEVELS:
-            if rasa_proc.poll() is not None:
-                raise RuntimeError(f"{name}: rasa run died: {log_tail(rasa_log)}")
-            levels[users] = asyncio.run(_level(url, traffic["conversations"], users,
-                                               messages[users], run_id, name, pids))
-            r = levels[users]
-            print(f"  {name}: {users} users, {r.messages} messages, {r.error_count} errors, "
-                  f"{r.ok / r.wall_s:.1f} msg/s, p50 {percentile(r.latencies, 50) * 1000:.0f} ms",
-                  flush=True)
-        out["levels"] = levels
-        out["rasa_mem"] = tree_memory_mib(rasa_proc.pid)
-        out["actions_mem"] = tree_memory_mib(actions_proc.pid) if actions_proc else None
-        out["loadavg_after"] = loadavg()
-        return out
-    finally:
-        stop(rasa_proc)
-        stop(actions_proc)
+        cold = asyncio.run(_cold_start(url, rasa_proc, t0, traffic["first_reply_contains"],
+                                       run_id))
+    except RuntimeError as exc:
+        stop_server(server)
+        raise RuntimeError(f"{name}: {exc}\n--- rasa log ---\n{log_tail(rasa_log)}"
+                           + (f"\n--- actions log ---\n{log_tail(actions_log)}"
+                              if with_actions else "")) from None
+    out["cold"] = cold
+    # where the start-up goes, from Rasa's own log lines (1 s resolution)
+    marks = {}
+    for stamp, msg in parse_log_times(rasa_log):
+        if msg.startswith("Starting Rasa server") and "server_start" not in marks:
+            marks["server_start"] = stamp - wall0
+        elif msg.startswith("Rasa server is up and running") and "up" not in marks:
+            marks["up"] = stamp - wall0
+    out["start_marks"] = marks
+    warm_errors = asyncio.run(_warmup(url, traffic["warmup"], run_id))
+    out["warmup"] = {"messages": len(traffic["warmup"]), "errors": warm_errors}
+    return server
 
 
-def measure_scale_out(model: Path, env_ours: dict[str, str], tmp: Path, traffic: dict,
-                      messages: dict[int, int], run_id: str) -> dict:
+def stop_server(server: Server) -> None:
+    stop(server.rasa_proc)
+    stop(server.actions_proc)
+
+
+def record_memory(server: Server) -> None:
+    server.out["rasa_mem"] = tree_memory_mib(server.rasa_proc.pid)
+    server.out["actions_mem"] = (tree_memory_mib(server.actions_proc.pid)
+                                 if server.actions_proc else None)
+    server.out["loadavg_after"] = loadavg()
+
+
+def merged(parts: list[LevelResult]) -> LevelResult:
+    """One level's rounds of one server as one result (latencies pooled, times summed)."""
+    out = LevelResult(users=parts[0].users, messages=sum(p.messages for p in parts))
+    for p in parts:
+        out.ok += p.ok
+        for kind, count in p.errors.items():
+            out.errors[kind] = out.errors.get(kind, 0) + count
+        out.latencies += p.latencies
+        for text, values in p.by_text.items():
+            out.by_text.setdefault(text, []).extend(values)
+        out.wall_s += p.wall_s
+        out.client_cpu_s += p.client_cpu_s
+        out.rasa_cpu_s += p.rasa_cpu_s
+        out.actions_cpu_s += p.actions_cpu_s
+    return out
+
+
+# Rounds per level: A B B A. The machine's speed drifts by 10-30% over minutes
+# (measured here); alternating both assistants inside each level, in a pattern
+# that cancels a linear drift, keeps that out of the ratios.
+ROUND_ORDER = (0, 1, 1, 0)
+
+
+def run_levels_interleaved(servers: list[Server], traffics: list[dict],
+                           messages: dict[int, int], run_id: str, tag: str) -> None:
+    """Each level: both assistants in A B B A rounds of half the level's messages."""
+    for users in LEVELS:
+        parts: dict[str, list[LevelResult]] = {s.name: [] for s in servers}
+        for round_no, index in enumerate(ROUND_ORDER):
+            server = servers[index]
+            if server.rasa_proc.poll() is not None:
+                raise RuntimeError(f"{server.name}: rasa run died: {log_tail(server.rasa_log)}")
+            parts[server.name].append(asyncio.run(_level(
+                server.url, traffics[index]["conversations"], users, messages[users] // 2,
+                run_id, f"{tag}{server.name}-r{round_no}-", server.pids)))
+        for server in servers:
+            r = server.out["levels"][users] = merged(parts[server.name])
+            print(f"  {server.name}: {users} users, {r.messages} messages, {r.error_count} "
+                  f"errors, {r.ok / r.wall_s:.1f} msg/s, "
+                  f"p50 {percentile(r.latencies, 50) * 1000:.0f} ms", flush=True)
+
+
+def start_scale_out(model: Path, env_ours: dict[str, str], tmp: Path, traffic: dict,
+                    run_id: str) -> tuple[Server, subprocess.Popen]:
     """Ours again with SANIC_WORKERS=2 and a Redis lock store (redis-server on loopback)."""
     redis_port, action_port = free_port(), free_port()
     redis_proc = spawn(["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port),
                         "--save", "", "--appendonly", "no", "--dir", str(tmp)],
                        tmp, env_ours, tmp / "redis.log")
+    env = {**env_ours, "SANIC_WORKERS": "2",
+           "LOCK_STORE_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+           "TRACKER_STORE_URL": f"sqlite:///{tmp / 'scale-tracker.db'}"}
     try:
-        env = {**env_ours, "SANIC_WORKERS": "2",
-               "LOCK_STORE_URL": f"redis://127.0.0.1:{redis_port}/0",
-               "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
-               "TRACKER_STORE_URL": f"sqlite:///{tmp / 'scale-tracker.db'}"}
-        return measure_server(
+        server = start_server(
             "ours-2-workers", model=model, cwd=PROJECT_ROOT,
             endpoints=PROJECT_ROOT / "endpoints.yml", credentials=PROJECT_ROOT / "credentials.yml",
-            env=env, tmp=tmp, traffic=traffic, messages=messages, action_port=action_port,
+            env=env, tmp=tmp, traffic=traffic, action_port=action_port,
             rasa_command=[sys.executable, "-m", "rasa_server"], run_id=run_id)
-    finally:
+    except BaseException:
         stop(redis_proc)
+        raise
+    return server, redis_proc
 
 
 def scale_out_section(scale: dict | None, base: dict, args) -> str:
@@ -511,7 +567,9 @@ def scale_out_section(scale: dict | None, base: dict, args) -> str:
         "Ours started the same way, plus `SANIC_WORKERS=2` and `LOCK_STORE_URL` at a "
         "`redis-server` on loopback (SQLite tracker store shared by both workers). This is "
         "what an operator can choose on one machine; the table above is the default "
-        "(`make run`).",
+        "(`make run`). The baseline's load figures here are from a second set of rounds, "
+        "alternated with this run the same way (A B B A); its cold start and memory are the "
+        "ones above.",
         "",
         "| figure | ours, 2 workers | baseline | ratio |",
         "|---|---:|---:|---:|",
@@ -524,7 +582,7 @@ def scale_out_section(scale: dict | None, base: dict, args) -> str:
 
     row("cold start to first reply", scale["cold"]["seconds"], base["cold"]["seconds"], 1, " s")
     for users in LEVELS:
-        o, b = scale["levels"][users], base["levels"][users]
+        o, b = scale["levels"][users], scale["baseline_levels"][users]
         row(f"latency p50, {users} user{'s' if users > 1 else ''}",
             percentile(o.latencies, 50) * 1000, percentile(b.latencies, 50) * 1000, 0, " ms")
         row(f"throughput, {users} user{'s' if users > 1 else ''}",
@@ -760,7 +818,8 @@ def build_report(args, started: datetime, elapsed_s: float, model: Path, model_h
         "temporary folder (scaffold + its own training). Each with `RASA_CACHE_DIRECTORY` "
         "pointing at a fresh empty folder, so no component is restored from Rasa's training "
         "cache (the script stops if a log says 'from cache'). Wall time of the whole command.",
-        "- **Cold start**: wall time from just before starting `rasa run` (ours: the action "
+        "- **Cold start**: ours first, then the baseline (ours idle meanwhile); wall time from "
+        "just before starting `rasa run` (ours: the action "
         "server `python -m actions.server` is started at the same moment) to the first HTTP 200 "
         "to POST /webhooks/rest/webhook \"hi\" with a real reply (ours: must contain the "
         f"disclaimer, {ours['first_reply_contains']!r}, so the action server answered too), "
@@ -775,13 +834,17 @@ def build_report(args, started: datetime, elapsed_s: float, model: Path, model_h
         f"- **Warm-up**: after the cold start, {ours['warmup']['messages']} (ours) / "
         f"{base['warmup']['messages']} (baseline) messages from one warm-up sender, not timed "
         "(plus the cold-start \"hi\").",
-        f"- **Load**: levels run one after the other on the same server: 1, 8 and 32 concurrent "
-        f"users, messages per level: {o_msgs} (same counts for the baseline). Each user plays the "
+        f"- **Load**: both servers stay up (an idle one uses no CPU); levels 1, 8 and 32 "
+        f"concurrent users, messages per level: {o_msgs} (same counts for the baseline), each "
+        "level in four rounds of half as many messages, ours / baseline / baseline / ours, so "
+        "that a drift of the machine's speed (10-30% over minutes here) cancels out instead "
+        "of favouring whichever ran first; the rounds are pooled. Each user plays the "
         "conversations of scripts/bench_traffic.yml in order from a different starting point, "
         "a fresh sender id per conversation (unique per run), one message at a time (waits for "
         "the reply). Latency = client-side round trip of one POST (aiohttp, keep-alive, "
         "one connection per user), percentiles by nearest rank over the successful turns. "
-        "Throughput = successful messages / wall time of the level. Errors: non-200, "
+        "Throughput = successful messages / summed wall time of the level's two rounds. "
+        "Errors: non-200, "
         f"timeouts ({REQUEST_TIMEOUT_S} s), connection errors and replies without any bot "
         "message; none are dropped.",
         "- **Client overhead**: the load client runs on the same 2 cores; its own CPU time per "
@@ -839,10 +902,9 @@ def main() -> int:
         base_train = init_baseline(tmp)
         print(f"  {base_train['seconds']:.1f} s", flush=True)
 
-        print(f"[{time.monotonic() - t_start:5.0f}s] our servers: cold start and load...",
-              flush=True)
         # Ours as `make run` starts it: the project's endpoints.yml configured by
         # environment variables, a fresh SQLite tracker store, the rasa_server launcher.
+        print(f"[{time.monotonic() - t_start:5.0f}s] our servers: cold start...", flush=True)
         action_port = free_port()
         env_ours = {
             **base_env(project=True),
@@ -850,33 +912,58 @@ def main() -> int:
             "ACTION_SERVER_TOKEN": secrets.token_urlsafe(24),
             "TRACKER_STORE_URL": f"sqlite:///{tmp / 'ours-tracker.db'}",
         }
-        ours = measure_server(
+        ours_server = start_server(
             "ours", model=model, cwd=PROJECT_ROOT, endpoints=PROJECT_ROOT / "endpoints.yml",
             credentials=PROJECT_ROOT / "credentials.yml", env=env_ours, tmp=tmp,
-            traffic=traffic["ours"], messages=messages, action_port=action_port,
+            traffic=traffic["ours"], action_port=action_port,
             rasa_command=[sys.executable, "-m", "rasa_server"], run_id=run_id,
         )
+        ours = ours_server.out
         ours["loadavg_start"] = load_start
         ours["first_reply_contains"] = traffic["ours"]["first_reply_contains"]
         print(f"  cold start {ours['cold']['seconds']:.1f} s", flush=True)
+
+        # The baseline starts while ours is idle (no CPU), then both stay up.
+        print(f"[{time.monotonic() - t_start:5.0f}s] baseline server: cold start...", flush=True)
+        project = base_train["project"]
+        base_server = start_server(
+            "baseline", model=base_train["model"], cwd=project,
+            endpoints=project / "endpoints.yml", credentials=project / "credentials.yml",
+            env=base_env(project=False), tmp=tmp, traffic=traffic["baseline"],
+            action_port=None, rasa_command=[str(RASA)], run_id=run_id,
+        )
+        base = base_server.out
+        print(f"  cold start {base['cold']['seconds']:.1f} s", flush=True)
+
+        print(f"[{time.monotonic() - t_start:5.0f}s] load, both assistants in alternating "
+              "rounds...", flush=True)
+        run_levels_interleaved([ours_server, base_server],
+                               [traffic["ours"], traffic["baseline"]], messages, run_id, "")
+        record_memory(ours_server)
+        record_memory(base_server)
+        stop_server(ours_server)
 
         scale = None
         if not args.no_scale_out and shutil.which("redis-server"):
             print(f"[{time.monotonic() - t_start:5.0f}s] ours with 2 Sanic workers + Redis...",
                   flush=True)
-            scale = measure_scale_out(model, env_ours, tmp, traffic["ours"], messages, run_id)
-            print(f"  cold start {scale['cold']['seconds']:.1f} s", flush=True)
-
-        print(f"[{time.monotonic() - t_start:5.0f}s] baseline server: cold start and load...",
-              flush=True)
-        project = base_train["project"]
-        base = measure_server(
-            "baseline", model=base_train["model"], cwd=project,
-            endpoints=project / "endpoints.yml", credentials=project / "credentials.yml",
-            env=base_env(project=False), tmp=tmp, traffic=traffic["baseline"],
-            messages=messages, action_port=None, rasa_command=[str(RASA)], run_id=run_id,
-        )
-        print(f"  cold start {base['cold']['seconds']:.1f} s", flush=True)
+            scale_server, redis_proc = start_scale_out(model, env_ours, tmp, traffic["ours"],
+                                                       run_id)
+            try:
+                print(f"  cold start {scale_server.out['cold']['seconds']:.1f} s", flush=True)
+                baseline_again = Server(base_server.name, base_server.url,
+                                        base_server.rasa_proc, None, base_server.rasa_log,
+                                        {"levels": {}})
+                run_levels_interleaved([scale_server, baseline_again],
+                                       [traffic["ours"], traffic["baseline"]], messages,
+                                       run_id, "scale-")
+                record_memory(scale_server)
+                scale = scale_server.out
+                scale["baseline_levels"] = baseline_again.out["levels"]
+            finally:
+                stop_server(scale_server)
+                stop(redis_proc)
+        stop_server(base_server)
 
         print(f"[{time.monotonic() - t_start:5.0f}s] micro-benchmarks (scripts/bench.py)...",
               flush=True)
