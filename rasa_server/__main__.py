@@ -3,8 +3,8 @@
 The arguments are Rasa's own. Before handing over to Rasa it refuses unsafe
 settings (the HTTP API without JWT, several Sanic workers without the Redis
 lock store, no action-server token), fills defaults that endpoints.yml cannot
-express, and installs the action-call guards (rasa_server.resilience) and the
-in-order graph runner (rasa_server.graph).
+express, and installs the action-call guards (rasa_server.resilience), the
+in-order graph runner (rasa_server.graph) and two fast paths (rasa_server.fastpaths).
 """
 
 from __future__ import annotations
@@ -70,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         # back to an in-memory tracker store and lose conversations on restart.
         sys.path.insert(0, str(PROJECT_ROOT))
 
-    from rasa_server import graph, resilience
+    from rasa_server import fastpaths, graph, resilience
 
     resilience.install()
     graph.install()
+    fastpaths.install()
 
     from rasa.__main__ import main as rasa_main
 

@@ -1,4 +1,4 @@
-"""The in-order graph runner gives dask's results, on a toy graph and on our model."""
+"""The in-order graph runner and the fast paths give Rasa's own results."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import pytest
 from rasa.core.agent import Agent
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.events import Event, SlotSet
+from rasa.utils.tensorflow.models import RasaModel
 
-from rasa_server import graph
+from rasa_server import fastpaths, graph
 from tests.e2e.stack import model_path
 
 
@@ -71,6 +73,24 @@ async def test_our_model_parses_and_predicts_the_same(agent, monkeypatch):
             results.append((prediction.max_confidence_index, prediction.policy_name))
         return results
 
-    with_dask = await run_all()
+    stock = await run_all()
     monkeypatch.setattr(DaskGraphRunner, "run", graph._run)
-    assert await run_all() == with_dask
+    monkeypatch.setattr(Event, "resolve_by_type", staticmethod(fastpaths._resolve_by_type))
+    monkeypatch.setattr(RasaModel, "_rasa_predict",
+                        fastpaths._concrete_predict(RasaModel._rasa_predict))
+    assert await run_all() == stock
+    diet = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
+            if type(getattr(node, "_component", None)).__name__ == "DIETClassifier"]
+    assert "_b12_concrete" in diet[0].model.__dict__  # the direct call was taken
+
+
+def test_event_types_resolve_as_before():
+    original = fastpaths._ORIGINAL_RESOLVE
+    for name in ("slot", "user", "bot", "action", "session_started", "active_loop"):
+        assert fastpaths._resolve_by_type(name) is original(name)
+        assert fastpaths._resolve_by_type(name) is original(name)  # from the table
+    assert fastpaths._resolve_by_type("slot") is SlotSet
+    assert fastpaths._resolve_by_type("topic") is None
+    assert fastpaths._resolve_by_type("nonsense", SlotSet) is SlotSet
+    with pytest.raises(ValueError, match="Unknown event name"):
+        fastpaths._resolve_by_type("nonsense")

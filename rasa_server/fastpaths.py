@@ -1,0 +1,70 @@
+"""Two per-message costs of Rasa 3.6 removed without changing any result.
+
+- ``Event.resolve_by_type`` walks every Event subclass (with ``inspect``) for
+  each event Rasa deserialises: every event an action returns, every stored
+  event it loads. A table of the names found is consulted first; a name not in
+  it goes the original way (and is added if found then).
+- DIET (``RasaModel._rasa_predict``) calls its ``tf.function`` with a fixed
+  input signature, so there is exactly one concrete function; calling it
+  directly skips matching the inputs against the signature on every message
+  (about 0.2 ms of 1.1 ms). The first call, which builds the function, still
+  goes through Rasa.
+
+``install`` is called by the launcher (``python -m rasa_server``), so serving
+gets these and training does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.shared.core.events import Event
+
+_INSTALLED = "_b12_fastpaths"
+_BY_TYPE: dict[str, type[Event]] = {}
+
+
+def _resolve_by_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    found = _BY_TYPE.get(type_name)
+    if found is not None:
+        return found
+    found = _ORIGINAL_RESOLVE(type_name, default)
+    if found is not None and getattr(found, "type_name", None) == type_name:
+        _BY_TYPE[type_name] = found  # a real match, not the caller's default
+    return found
+
+
+_ORIGINAL_RESOLVE = Event.resolve_by_type
+
+
+def _concrete_predict(original):
+    def _rasa_predict(self, batch_in) -> dict[str, Any]:
+        step = getattr(self, "_tf_predict_step", None)
+        if self._run_eagerly or step is None or not self.prepared_for_prediction:
+            return original(self, batch_in)
+        cached = self.__dict__.get("_b12_concrete")
+        if cached is None or cached[0] is not step:
+            cached = self.__dict__["_b12_concrete"] = (step, step.get_concrete_function())
+        from keras.utils import tf_utils
+        from rasa.shared.constants import DIAGNOSTIC_DATA
+
+        self._training = False
+        outputs = tf_utils.sync_to_numpy_or_python_type(cached[1](batch_in))
+        if DIAGNOSTIC_DATA in outputs:
+            outputs[DIAGNOSTIC_DATA] = self._empty_lists_to_none_in_dict(
+                outputs[DIAGNOSTIC_DATA]
+            )
+        return outputs
+
+    return _rasa_predict
+
+
+def install() -> None:
+    """Install both fast paths in this process (idempotent)."""
+    if getattr(Event, _INSTALLED, False):
+        return
+    from rasa.utils.tensorflow.models import RasaModel
+
+    Event.resolve_by_type = staticmethod(_resolve_by_type)
+    RasaModel._rasa_predict = _concrete_predict(RasaModel._rasa_predict)
+    setattr(Event, _INSTALLED, True)
