@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ACTION_SERVER_URL = "http://127.0.0.1:5055/webhook"
 SERVING_COMMANDS = {"run", "shell", "interactive"}
 REQUEST_MAX_BYTES = 1024 * 1024
+TF_THREAD_VARIABLES = ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS")
 
 
 def problems(argv: list[str], env: dict[str, str]) -> list[str]:
@@ -51,6 +52,21 @@ def prepared_argv(argv: list[str], env: dict[str, str]) -> list[str]:
     return args
 
 
+def apply_defaults(argv: list[str], env) -> None:
+    """Settings endpoints.yml cannot default; an operator's own values win."""
+    env.setdefault("ACTION_SERVER_URL", DEFAULT_ACTION_SERVER_URL)
+    if "--enable-api" not in argv:
+        # Sanic's default (100 MB) applies to socket.io long-polling too; model uploads
+        # through the HTTP API need more, so only without it.
+        env.setdefault("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_BYTES))
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    # DIET's per-message graph is tiny: one TensorFlow thread spends less CPU than
+    # a pool handing work between threads (about 5% of the server's CPU per message
+    # in an A/B run; README, "Performance"). One Rasa process per core anyway.
+    for name in TF_THREAD_VARIABLES:
+        env.setdefault(name, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ
@@ -59,12 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in found:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    env.setdefault("ACTION_SERVER_URL", DEFAULT_ACTION_SERVER_URL)
-    if "--enable-api" not in argv:
-        # Sanic's default (100 MB) applies to socket.io long-polling too; model uploads
-        # through the HTTP API need more, so only without it.
-        env.setdefault("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_BYTES))
-    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    apply_defaults(argv, env)
     if str(PROJECT_ROOT) not in sys.path:
         # endpoints.yml names rasa_server.stores; without this Rasa would fall
         # back to an in-memory tracker store and lose conversations on restart.

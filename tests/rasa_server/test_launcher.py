@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rasa_server.__main__ import prepared_argv, problems
+from rasa_server.__main__ import apply_defaults, prepared_argv, problems
 
 TOKEN = {"ACTION_SERVER_TOKEN": "t"}
 
@@ -36,3 +36,15 @@ def test_several_workers_need_the_redis_lock_store():
     assert "LOCK_STORE_URL" in problem
     assert problems(["run"], {**TOKEN, "SANIC_WORKERS": "2",
                               "LOCK_STORE_URL": "redis://localhost:6379/0"}) == []
+
+
+def test_defaults_fill_only_what_the_operator_left_unset():
+    env = {"TF_INTRA_OP_PARALLELISM_THREADS": "2", **TOKEN}
+    apply_defaults(["run"], env)
+    assert env["TF_INTRA_OP_PARALLELISM_THREADS"] == "2"  # the operator's value
+    assert env["TF_INTER_OP_PARALLELISM_THREADS"] == "1"
+    assert env["SANIC_REQUEST_MAX_SIZE"] == str(1024 * 1024)
+    assert env["ACTION_SERVER_URL"] == "http://127.0.0.1:5055/webhook"
+    api = {**TOKEN}
+    apply_defaults(["run", "--enable-api"], api)
+    assert "SANIC_REQUEST_MAX_SIZE" not in api  # model uploads need Sanic's own limit
