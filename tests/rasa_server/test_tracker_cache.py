@@ -97,9 +97,13 @@ def rows(path) -> list[tuple]:
     return [(*row[:5], json.loads(row[5])) for row in found]
 
 
-async def test_every_turn_sees_what_rasa_would_load(tmp_path, domain, monkeypatch):
+@pytest.mark.parametrize("driver_sql", [True, False], ids=["driver-sql", "sqlalchemy"])
+async def test_every_turn_sees_what_rasa_would_load(tmp_path, domain, monkeypatch, driver_sql):
     path = tmp_path / "t.db"
     cached = store_at(path, domain, monkeypatch=monkeypatch)
+    assert cached._sql is not None  # SQLite: the per-turn statements skip the ORM
+    if not driver_sql:
+        cached._sql = None  # a driver with another parameter style
     for index, events in enumerate(TURNS):
         tracker = await cached.get_or_create_tracker("p1", append_action_listen=False)
         reference = await store_at(path, domain, SQLTrackerStore).retrieve("p1")
@@ -115,9 +119,13 @@ async def test_every_turn_sees_what_rasa_would_load(tmp_path, domain, monkeypatc
         await cached.save(tracker)
 
 
-async def test_rows_are_the_ones_rasa_writes(tmp_path, domain, monkeypatch):
+@pytest.mark.parametrize("driver_sql", [True, False], ids=["driver-sql", "sqlalchemy"])
+async def test_rows_are_the_ones_rasa_writes(tmp_path, domain, monkeypatch, driver_sql):
     ours_db, rasa_db = tmp_path / "ours.db", tmp_path / "rasa.db"
-    await play(store_at(ours_db, domain, monkeypatch=monkeypatch), "p1", TURNS)
+    ours = store_at(ours_db, domain, monkeypatch=monkeypatch)
+    if not driver_sql:
+        ours._sql = None
+    await play(ours, "p1", TURNS)
     await play(store_at(rasa_db, domain, SQLTrackerStore), "p1", TURNS)
     ours, theirs = rows(ours_db), rows(rasa_db)
     assert len(ours) == sum(len(turn) for turn in TURNS)
