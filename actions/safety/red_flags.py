@@ -40,19 +40,14 @@ class RedFlagRules:
     self_harm_message: str
 
 
-def _words(text: str, nlp) -> tuple[str, ...]:
-    """Lowercase lemmas and words, so both "vomited" and "vomit" match "vomit"."""
+def _tokens(text: str, nlp) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Lowercase words and their lemmas, so both "vomited" and "vomit" match "vomit"."""
     doc = nlp.make_doc(text.lower().replace("’", "'"))
+    words = tuple(t.text for t in doc if not t.is_space)
     lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
     if lemmatizer is not None:
         doc = lemmatizer(doc)
-    return tuple(t.lemma_ or t.text for t in doc if not t.is_space)
-
-
-def _tokens(text: str, nlp) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    doc = nlp.make_doc(text.lower().replace("’", "'"))
-    words = tuple(t.text for t in doc if not t.is_space)
-    return words, _words(text, nlp)
+    return words, tuple(t.lemma_ or t.text for t in doc if not t.is_space)
 
 
 def read_red_flags(path: Path = RED_FLAGS_PATH, nlp=None) -> RedFlagRules:
@@ -103,19 +98,9 @@ def load_red_flags() -> RedFlagRules:
     return read_red_flags()
 
 
-def _index(sequence: tuple[str, ...]) -> dict[str, list[int]]:
-    """Where each token occurs: phrases are then tried only where their first word is."""
-    at: dict[str, list[int]] = {}
-    for i, token in enumerate(sequence):
-        at.setdefault(token, []).append(i)
-    return at
-
-
-def _positions(sequence: tuple[str, ...], phrase: tuple[str, ...],
-               index: dict[str, list[int]] | None = None) -> list[int]:
+def _positions(sequence: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
     n = len(phrase)
-    starts = range(len(sequence) - n + 1) if index is None else index.get(phrase[0], ())
-    return [i for i in starts if sequence[i : i + n] == phrase]
+    return [i for i in range(len(sequence) - n + 1) if sequence[i : i + n] == phrase]
 
 
 def _blank(sequence: tuple[str, ...], phrases) -> tuple[str, ...]:
@@ -126,11 +111,40 @@ def _blank(sequence: tuple[str, ...], phrases) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _group_positions(words, lemmas, group, word_index, lemma_index) -> list[int]:
-    return sorted({
-        i for p in group
-        for i in _positions(lemmas, p, lemma_index) + _positions(words, p, word_index)
-    })
+# id(rules) -> (rules, {first word: [(phrase, [(flag index, group index), ...]), ...]})
+_BY_FIRST_WORD: dict[int, tuple[RedFlagRules, dict]] = {}
+
+
+def _by_first_word(rules: RedFlagRules) -> dict[str, list]:
+    """Every phrase of the table under its first word, with the groups it belongs to."""
+    entry = _BY_FIRST_WORD.get(id(rules))
+    if entry is None or entry[0] is not rules:
+        refs: dict[tuple[str, ...], list[tuple[int, int]]] = {}
+        for f, flag in enumerate(rules.flags):
+            for g, group in enumerate(flag.all_of):
+                for phrase in group:
+                    refs.setdefault(phrase, []).append((f, g))
+        table: dict[str, list] = {}
+        for phrase, where in refs.items():
+            table.setdefault(phrase[0], []).append((phrase, where))
+        entry = _BY_FIRST_WORD[id(rules)] = (rules, table)
+    return entry[1]
+
+
+def _group_positions(rules: RedFlagRules, words, lemmas) -> dict[tuple[int, int], set[int]]:
+    """Where each (flag, group) matches: any of its phrases, as a word or lemma sequence.
+
+    One pass over the message: a phrase is compared only where its first word is.
+    """
+    table = _by_first_word(rules)
+    found: dict[tuple[int, int], set[int]] = {}
+    for sequence in (lemmas, words):
+        for i, token in enumerate(sequence):
+            for phrase, where in table.get(token, ()):
+                if sequence[i : i + len(phrase)] == phrase:
+                    for ref in where:
+                        found.setdefault(ref, set()).add(i)
+    return found
 
 
 def detect_red_flags(text: object, rules: RedFlagRules | None = None, nlp=None) -> tuple:
@@ -145,11 +159,10 @@ def detect_red_flags(text: object, rules: RedFlagRules | None = None, nlp=None) 
     words, lemmas = _tokens(text[:MAX_TEXT_CHARS], nlp)
     words = _blank(words, rules.ignore_phrases)
     lemmas = _blank(lemmas, rules.ignore_phrases)
-    word_index, lemma_index = _index(words), _index(lemmas)
+    found = _group_positions(rules, words, lemmas)
     matches = []
-    for flag in rules.flags:
-        positions = [_group_positions(words, lemmas, group, word_index, lemma_index)
-                     for group in flag.all_of]
+    for f, flag in enumerate(rules.flags):
+        positions = [sorted(found.get((f, g), ())) for g in range(len(flag.all_of))]
         if all(positions) and _within(positions, rules.window):
             matches.append(RedFlagMatch(flag.flag_id, flag.label, flag.self_harm))
     return tuple(matches)
