@@ -11,6 +11,13 @@
   ``ConcreteFunction._call_flat``, TensorFlow's own inner call (TF is pinned
   at 2.12; tests/rasa_server/test_graph.py compares every output with
   Rasa's). The first call, which builds the function, still goes through Rasa.
+- Loading DIET (``RasaModel.load``), Rasa runs one training step on an example
+  to create the weights, tracing the whole training graph (gradients,
+  optimiser): about half of the server's start-up. For serving, one prediction
+  on Rasa's own example creates the weights the prediction uses; the saved
+  weights are then loaded into them, and the load must have matched every one
+  of them (``assert_existing_objects_matched``), else Rasa's own load runs
+  instead; then Rasa's warm-up prediction, from the loaded weights.
 
 ``install`` is called by the launcher (``python -m rasa_server``), so serving
 gets these and training does not.
@@ -72,6 +79,39 @@ def _concrete_predict(original):
     return _rasa_predict
 
 
+def _fast_load(original):
+    def load(cls, model_file_name, model_data_example, predict_data_example=None,
+             finetune_mode: bool = False, *args: Any, **kwargs: Any):
+        if finetune_mode or predict_data_example is None:
+            return original(cls, model_file_name, model_data_example, predict_data_example,
+                            finetune_mode, *args, **kwargs)
+        import tensorflow as tf
+        from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
+
+        config = kwargs.get("config", {})
+        model = cls(*args, **kwargs)
+        model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)),
+                      run_eagerly=config.get(RUN_EAGERLY))
+        model.run_inference(predict_data_example)
+        status = model.load_weights(model_file_name)
+        try:
+            status.assert_existing_objects_matched()
+        except (AssertionError, AttributeError):
+            return original(cls, model_file_name, model_data_example, predict_data_example,
+                            finetune_mode, *args, **kwargs)
+        status.expect_partial()  # the optimiser's saved state is not needed to predict
+        # The first prediction also computed what Rasa derives from the weights once
+        # (e.g. DIET's label embeddings) and traced it into the function: from the
+        # initial weights. Both again, from the loaded ones, as Rasa's load ends.
+        model.prepared_for_prediction = False
+        model._tf_predict_step = None
+        model.run_inference(predict_data_example)
+        model.__dict__["_b12_fast_loaded"] = True
+        return model
+
+    return classmethod(load)
+
+
 def install() -> None:
     """Install both fast paths in this process (idempotent)."""
     if getattr(Event, _INSTALLED, False):
@@ -80,4 +120,5 @@ def install() -> None:
 
     Event.resolve_by_type = staticmethod(_resolve_by_type)
     RasaModel._rasa_predict = _concrete_predict(RasaModel._rasa_predict)
+    RasaModel.load = _fast_load(RasaModel.__dict__["load"].__func__)
     setattr(Event, _INSTALLED, True)

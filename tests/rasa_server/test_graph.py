@@ -94,3 +94,17 @@ def test_event_types_resolve_as_before():
     assert fastpaths._resolve_by_type("nonsense", SlotSet) is SlotSet
     with pytest.raises(ValueError, match="Unknown event name"):
         fastpaths._resolve_by_type("nonsense")
+
+
+async def test_diet_loaded_for_serving_predicts_exactly_as_rasa_loads_it(agent, monkeypatch):
+    expected = [await agent.parse_message(text) for text in MESSAGES]
+    stock_load = RasaModel.__dict__["load"].__func__
+    monkeypatch.setattr(RasaModel, "load", fastpaths._fast_load(stock_load))
+    fast = Agent.load(str(model_path()))
+    diet = [node._component for node in fast.processor.graph_runner._instantiated_nodes.values()
+            if type(getattr(node, "_component", None)).__name__ == "DIETClassifier"]
+    assert diet[0].model.__dict__.get("_b12_fast_loaded")  # the fast load was taken
+    got = [await fast.parse_message(text) for text in MESSAGES]
+    for want, have in zip(expected, got, strict=True):
+        assert have["intent"] == want["intent"]
+        assert have["intent_ranking"] == want["intent_ranking"]  # same floats, all of them
