@@ -11,6 +11,11 @@
   ``ConcreteFunction._call_flat``, TensorFlow's own inner call (TF is pinned
   at 2.12; tests/rasa_server/test_graph.py compares every output with
   Rasa's). The first call, which builds the function, still goes through Rasa.
+- Each message's sparse features (word and character counts) are joined side by
+  side with ``scipy.sparse.hstack``, a general block builder (about 75 us a
+  call); two coordinate-format matrices are joined directly (about 20 us),
+  giving the same arrays in the same order (tested), anything else goes to
+  scipy as before.
 - Loading DIET (``RasaModel.load``), Rasa runs one training step on an example
   to create the weights, tracing the whole training graph (gradients,
   optimiser): about half of the server's start-up. For serving, one prediction
@@ -112,6 +117,41 @@ def _fast_load(original):
     return classmethod(load)
 
 
+def hstack_coo(left, right):
+    """``scipy.sparse.hstack([left, right])`` for two coo_matrix, or None for other inputs.
+
+    The same steps as scipy's ``bmat`` for coordinate blocks (scipy is pinned),
+    without its general block bookkeeping.
+    """
+    import numpy as np
+    import scipy.sparse
+    from scipy.sparse._sputils import get_index_dtype, upcast
+
+    if not (type(left) is scipy.sparse.coo_matrix and type(right) is scipy.sparse.coo_matrix):
+        return None
+    shape = (left.shape[0], left.shape[1] + right.shape[1])
+    index = get_index_dtype(maxval=max(shape))
+    data = np.concatenate([left.data, right.data]).astype(upcast(left.dtype, right.dtype),
+                                                           copy=False)
+    row = np.concatenate([left.row.astype(index, copy=False), right.row.astype(index, copy=False)])
+    col = np.concatenate([left.col.astype(index, copy=False),
+                          np.add(right.col, left.shape[1], dtype=index)])
+    return scipy.sparse.coo_matrix((data, (row, col)), shape=shape)
+
+
+def _fast_combine(original):
+    def _combine_sparse_features(self, additional_features) -> None:
+        if self.features.shape[0] == additional_features.features.shape[0]:
+            joined = hstack_coo(self.features, additional_features.features)
+            if joined is not None:
+                self.features = joined
+                self._cached_fingerprint = None
+                return
+        original(self, additional_features)
+
+    return _combine_sparse_features
+
+
 def install() -> None:
     """Install both fast paths in this process (idempotent)."""
     if getattr(Event, _INSTALLED, False):
@@ -121,4 +161,7 @@ def install() -> None:
     Event.resolve_by_type = staticmethod(_resolve_by_type)
     RasaModel._rasa_predict = _concrete_predict(RasaModel._rasa_predict)
     RasaModel.load = _fast_load(RasaModel.__dict__["load"].__func__)
+    from rasa.shared.nlu.training_data.features import Features
+
+    Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
     setattr(Event, _INSTALLED, True)

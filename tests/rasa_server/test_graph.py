@@ -8,6 +8,7 @@ from rasa.core.agent import Agent
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import Event, SlotSet
+from rasa.shared.nlu.training_data.features import Features
 from rasa.utils.tensorflow.models import RasaModel
 
 from rasa_server import fastpaths, graph
@@ -78,6 +79,8 @@ async def test_our_model_parses_and_predicts_the_same(agent, monkeypatch):
     monkeypatch.setattr(Event, "resolve_by_type", staticmethod(fastpaths._resolve_by_type))
     monkeypatch.setattr(RasaModel, "_rasa_predict",
                         fastpaths._concrete_predict(RasaModel._rasa_predict))
+    monkeypatch.setattr(Features, "_combine_sparse_features",
+                        fastpaths._fast_combine(Features._combine_sparse_features))
     assert await run_all() == stock
     diet = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
             if type(getattr(node, "_component", None)).__name__ == "DIETClassifier"]
@@ -108,3 +111,26 @@ async def test_diet_loaded_for_serving_predicts_exactly_as_rasa_loads_it(agent, 
     for want, have in zip(expected, got, strict=True):
         assert have["intent"] == want["intent"]
         assert have["intent_ranking"] == want["intent_ranking"]  # same floats, all of them
+
+
+def test_sparse_features_join_like_scipy_hstack():
+    import numpy as np
+    import scipy.sparse
+
+    rng = np.random.RandomState(7)
+    compared = 0
+    for rows in (1, 2, 9):
+        for left_cols, right_cols in ((1, 1), (40, 3), (900, 3000)):
+            for density in (0.0, 0.02, 0.3):
+                for dtype in (np.float64, np.float32, np.int64):
+                    left = scipy.sparse.random(rows, left_cols, density, "coo", dtype, rng)
+                    right = scipy.sparse.random(rows, right_cols, density, "coo", np.float64, rng)
+                    want = scipy.sparse.hstack([left, right])
+                    got = fastpaths.hstack_coo(left, right)
+                    assert type(got) is type(want) and got.shape == want.shape
+                    for name in ("data", "row", "col"):
+                        a, b = getattr(got, name), getattr(want, name)
+                        assert a.dtype == b.dtype and np.array_equal(a, b), name
+                    compared += 1
+    assert compared == 81
+    assert fastpaths.hstack_coo(scipy.sparse.csr_matrix((2, 2)), left) is None  # not coo: scipy
