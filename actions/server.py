@@ -20,6 +20,26 @@ TOKEN_ENV = "ACTION_SERVER_TOKEN"
 NEXT_TOKEN_ENV = "ACTION_SERVER_NEXT_TOKEN"
 
 
+def preload() -> None:
+    """Load and validate every data table now: a broken one stops the start, and no
+    patient's message waits for a table to load (the first red flag did: ~100 ms)."""
+    from actions.kb import load_kb
+    from actions.kb.topics import load_topics
+    from actions.labs import warm_up
+    from actions.labs.findings import finding_catalogue
+    from actions.labs.questions import load_questions
+    from actions.labs.reference import reference_table
+    from actions.safety import load_red_flags
+
+    load_kb()
+    load_topics()
+    load_red_flags()
+    reference_table()
+    finding_catalogue()
+    load_questions()
+    warm_up()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.server")
     parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_SERVER_PORT", 5055)))
@@ -28,12 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SANIC_HOST", "127.0.0.1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from actions.kb import KBError, load_kb
-    from actions.kb.topics import load_topics
+    from actions.kb import KBError
 
     try:
-        load_kb()
-        load_topics()
+        preload()
     except (KBError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

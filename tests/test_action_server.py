@@ -25,3 +25,18 @@ async def test_only_the_current_or_next_token_passes():
 async def test_a_single_token_rejects_everything_else():
     check = token_guard("only")
     assert (await check(request("/actions", "Bearer other"))).status == 401
+
+
+def test_every_table_is_loaded_before_the_server_answers():
+    from actions.kb import load_kb
+    from actions.labs.findings import finding_catalogue
+    from actions.labs.questions import load_questions
+    from actions.labs.reference import reference_table
+    from actions.safety import load_red_flags
+    from actions.server import preload
+
+    loaders = (load_kb, load_red_flags, reference_table, finding_catalogue, load_questions)
+    for loader in loaders:
+        loader.cache_clear()
+    preload()
+    assert all(loader.cache_info().currsize == 1 for loader in loaders)
