@@ -16,6 +16,16 @@
   call); two coordinate-format matrices are joined directly (about 20 us),
   giving the same arrays in the same order (tested), anything else goes to
   scipy as before.
+- Rasa's processor, memoization policy and forms deep-copy events, states and
+  slots on every turn only to pass them to ``structlogger.debug`` (structlog
+  renders at the call, so the copy protects nothing), and Python evaluates the
+  copy even when debug logging is off. In those three modules (and only for
+  calls inside debug logging: tests/rasa_server/test_graph.py checks the
+  source), ``copy.deepcopy`` returns its argument unless the log level is DEBUG.
+- Every tracker Rasa builds (one per past turn, each time a policy reads the
+  conversation) copies each slot with ``copy.copy``, which goes through the
+  generic pickle protocol. ``Slot.__copy__`` does the same shallow copy
+  directly (a new instance with the same attribute dict).
 - Loading DIET (``RasaModel.load``), Rasa runs one training step on an example
   to create the weights, tracing the whole training graph (gradients,
   optimiser): about half of the server's start-up. For serving, one prediction
@@ -30,6 +40,8 @@ gets these and training does not.
 
 from __future__ import annotations
 
+import copy
+import logging
 from typing import Any
 
 from rasa.shared.core.events import Event
@@ -152,6 +164,31 @@ def _fast_combine(original):
     return _combine_sparse_features
 
 
+def copy_slot(self):
+    """What copy.copy does for a plain instance (Slot defines no __reduce__ or state hooks)."""
+    new = self.__class__.__new__(self.__class__)
+    new.__dict__.update(self.__dict__)
+    return new
+
+
+# Rasa modules whose every copy.deepcopy is an argument of a structlogger.debug call.
+DEBUG_COPY_MODULES = ("rasa.core.processor", "rasa.core.policies.memoization",
+                      "rasa.core.actions.forms")
+
+
+class CopyForDebugLogs:
+    """The ``copy`` module, except that deepcopy copies only when debug logs are on."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict | None = None) -> Any:
+        if logging.root.isEnabledFor(logging.DEBUG):
+            return copy.deepcopy(value, memo)
+        return value
+
+
 def install() -> None:
     """Install both fast paths in this process (idempotent)."""
     if getattr(Event, _INSTALLED, False):
@@ -164,4 +201,11 @@ def install() -> None:
     from rasa.shared.nlu.training_data.features import Features
 
     Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
+    import importlib
+
+    from rasa.shared.core.slots import Slot
+
+    Slot.__copy__ = copy_slot
+    for name in DEBUG_COPY_MODULES:
+        importlib.import_module(name).copy = CopyForDebugLogs()
     setattr(Event, _INSTALLED, True)
