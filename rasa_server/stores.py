@@ -187,8 +187,13 @@ class EnvTrackerStore(SQLTrackerStore):
     def _dbapi(self) -> Iterator[Any]:
         """A pooled driver connection: the per-turn statements skip the ORM (3x faster)."""
         connection = self.engine.raw_connection()
+        driver_error = self.engine.dialect.dbapi.Error
         try:
             yield connection
+        except driver_error as exc:
+            # The same exception classes as through SQLAlchemy (without the statement
+            # or its parameters), for the logs and for operators' alerts.
+            raise sa.exc.DBAPIError.instance(None, None, exc, driver_error) from exc
         finally:
             connection.close()  # back to the pool, rolled back if still open
 
