@@ -583,8 +583,9 @@ def scale_out_section(scale: dict | None, base: dict, args) -> str:
     row("cold start to first reply", scale["cold"]["seconds"], base["cold"]["seconds"], 1, " s")
     for users in LEVELS:
         o, b = scale["levels"][users], scale["baseline_levels"][users]
-        row(f"latency p50, {users} user{'s' if users > 1 else ''}",
-            percentile(o.latencies, 50) * 1000, percentile(b.latencies, 50) * 1000, 0, " ms")
+        o_ms, b_ms = percentile(o.latencies, 50) * 1000, percentile(b.latencies, 50) * 1000
+        row(f"latency p50, {users} user{'s' if users > 1 else ''}", o_ms, b_ms,
+            ms_digits(o_ms, b_ms), " ms")
         row(f"throughput, {users} user{'s' if users > 1 else ''}",
             o.ok / o.wall_s, b.ok / b.wall_s, 1, " msg/s")
         lines.append(f"| errors, {users} user{'s' if users > 1 else ''} | {o.error_count} / "
@@ -668,6 +669,11 @@ def fmt(value: float | None, digits: int = 0, unit: str = "") -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
+def ms_digits(*values: float | None) -> int:
+    """One decimal for latencies under 100 ms (a 7 ms vs 15 ms row hides 0.47x vs 0.5x)."""
+    return 1 if all(v is not None and v < 100 for v in values) else 0
+
+
 def ratio(ours: float | None, base: float | None) -> float | None:
     if ours is None or base is None or base == 0 or math.isnan(ours) or math.isnan(base):
         return None
@@ -703,8 +709,8 @@ def build_report(args, started: datetime, elapsed_s: float, model: Path, model_h
         for pct in (50, 95, 99):
             o, b = lat(lv_o, users, pct), lat(lv_b, users, pct)
             key = "p50_1" if (users, pct) == (1, 50) else None
-            add(f"latency p{pct}, {users} user{'s' if users > 1 else ''}", o, b, 0, " ms", key,
-                (o <= 0.5 * b) if key else None)
+            add(f"latency p{pct}, {users} user{'s' if users > 1 else ''}", o, b,
+                ms_digits(o, b), " ms", key, (o <= 0.5 * b) if key else None)
         o, b = tput(lv_o, users), tput(lv_b, users)
         key = "tput_8" if users == 8 else None
         add(f"throughput, {users} user{'s' if users > 1 else ''}", o, b, 1, " msg/s", key,
