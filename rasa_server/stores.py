@@ -179,7 +179,6 @@ class EnvTrackerStore(SQLTrackerStore):
         logger.info("tracker store: %s", describe(str(url)) if settings["dialect"] != "sqlite"
                     else f"sqlite file {settings['db']}")
 
-
     def _mark(self, session, sender_id: str) -> tuple:
         return tuple(session.execute(self._mark_query, {"sender_id": sender_id}).one())
 
