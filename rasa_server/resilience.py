@@ -203,7 +203,9 @@ class PooledEndpoint(EndpointConfig):
     connection per concurrent call.
     """
 
-    KEEPALIVE_S = 10.0
+    # Below the action server's own idle limit (Sanic: 5 s), so this side always
+    # closes an idle connection first and never sends on one the server is closing.
+    KEEPALIVE_S = 4.0
 
     def __init__(self, base: EndpointConfig) -> None:
         self.__dict__.update(base.__dict__)

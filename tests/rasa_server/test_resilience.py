@@ -140,3 +140,11 @@ def test_action_calls_encode_to_the_same_json():
     odd = {"nan": float("nan"), "huge": 2**70}
     decoded = json.loads(resilience.dumps_fast(odd))  # the standard library's output
     assert math.isnan(decoded["nan"]) and decoded["huge"] == 2**70
+
+
+def test_idle_action_connections_are_closed_by_rasa_before_the_action_server_closes_them():
+    # Else a call could go out on a connection the action server is just closing,
+    # and the patient would get the "not responding" apology for nothing.
+    from sanic.config import DEFAULT_CONFIG
+
+    assert resilience.PooledEndpoint.KEEPALIVE_S < DEFAULT_CONFIG["KEEP_ALIVE_TIMEOUT"]
