@@ -1,4 +1,4 @@
-"""Two per-message costs of Rasa 3.6 removed without changing any result.
+"""Per-message and start-up costs of Rasa 3.6 removed without changing any result.
 
 - ``Event.resolve_by_type`` walks every Event subclass (with ``inspect``) for
   each event Rasa deserialises: every event an action returns, every stored
