@@ -85,7 +85,7 @@ forget: $(STAMP) ## Delete stored conversations: make forget SENDER=<id>, or DAY
 	@test -n "$(SENDER)$(DAYS)" || { echo "usage: make forget SENDER=<conversation id> | DAYS=<n>"; exit 2; }
 	$(PY) -m rasa_server.forget $(if $(DAYS),--older-than-days "$(DAYS)","$(SENDER)")
 
-bench: knowledge/kb.json train ## Micro-benchmarks, then the server benchmark against stock `rasa init` (~7 min)
+bench: knowledge/kb.json train ## Micro-benchmarks, then the server benchmark against stock `rasa init` (~6 min)
 	$(PY) scripts/bench.py
 	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py
 
