@@ -4,7 +4,7 @@ The arguments are Rasa's own. Before handing over to Rasa it refuses unsafe
 settings (the HTTP API without JWT, several Sanic workers without the Redis
 lock store, no action-server token), fills defaults that endpoints.yml cannot
 express, and installs the action-call guards (rasa_server.resilience), the
-in-order graph runner (rasa_server.graph) and two fast paths (rasa_server.fastpaths).
+in-order graph runner (rasa_server.graph) and the fast paths (rasa_server.fastpaths).
 """
 
 from __future__ import annotations

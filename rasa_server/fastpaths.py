@@ -41,10 +41,14 @@ gets these and training does not.
 from __future__ import annotations
 
 import copy
+import importlib
 import logging
 from typing import Any
 
+import numpy as np
+import scipy.sparse
 from rasa.shared.core.events import Event
+from scipy.sparse._sputils import get_index_dtype, upcast
 
 _INSTALLED = "_b12_fastpaths"
 _BY_TYPE: dict[str, type[Event]] = {}
@@ -64,14 +68,14 @@ _ORIGINAL_RESOLVE = Event.resolve_by_type
 
 
 def _concrete_predict(original):
+    import tensorflow as tf
+    from keras.utils import tf_utils
+    from rasa.shared.constants import DIAGNOSTIC_DATA
+
     def _rasa_predict(self, batch_in) -> dict[str, Any]:
         step = getattr(self, "_tf_predict_step", None)
         if self._run_eagerly or step is None or not self.prepared_for_prediction:
             return original(self, batch_in)
-        import tensorflow as tf
-        from keras.utils import tf_utils
-        from rasa.shared.constants import DIAGNOSTIC_DATA
-
         cached = self.__dict__.get("_b12_concrete")
         if cached is None or cached[0] is not step:
             function = step.get_concrete_function()
@@ -97,14 +101,14 @@ def _concrete_predict(original):
 
 
 def _fast_load(original):
+    import tensorflow as tf
+    from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
+
     def load(cls, model_file_name, model_data_example, predict_data_example=None,
              finetune_mode: bool = False, *args: Any, **kwargs: Any):
         if finetune_mode or predict_data_example is None:
             return original(cls, model_file_name, model_data_example, predict_data_example,
                             finetune_mode, *args, **kwargs)
-        import tensorflow as tf
-        from rasa.utils.tensorflow.constants import LEARNING_RATE, RUN_EAGERLY
-
         config = kwargs.get("config", {})
         model = cls(*args, **kwargs)
         model.compile(optimizer=tf.keras.optimizers.Adam(config.get(LEARNING_RATE, 0.001)),
@@ -135,10 +139,6 @@ def hstack_coo(left, right):
     The same steps as scipy's ``bmat`` for coordinate blocks (scipy is pinned),
     without its general block bookkeeping.
     """
-    import numpy as np
-    import scipy.sparse
-    from scipy.sparse._sputils import get_index_dtype, upcast
-
     if not (type(left) is scipy.sparse.coo_matrix and type(right) is scipy.sparse.coo_matrix):
         return None
     shape = (left.shape[0], left.shape[1] + right.shape[1])
@@ -190,21 +190,17 @@ class CopyForDebugLogs:
 
 
 def install() -> None:
-    """Install both fast paths in this process (idempotent)."""
+    """Install every fast path in this process (idempotent)."""
     if getattr(Event, _INSTALLED, False):
         return
+    from rasa.shared.core.slots import Slot
+    from rasa.shared.nlu.training_data.features import Features
     from rasa.utils.tensorflow.models import RasaModel
 
     Event.resolve_by_type = staticmethod(_resolve_by_type)
     RasaModel._rasa_predict = _concrete_predict(RasaModel._rasa_predict)
     RasaModel.load = _fast_load(RasaModel.__dict__["load"].__func__)
-    from rasa.shared.nlu.training_data.features import Features
-
     Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
-    import importlib
-
-    from rasa.shared.core.slots import Slot
-
     Slot.__copy__ = copy_slot
     for name in DEBUG_COPY_MODULES:
         importlib.import_module(name).copy = CopyForDebugLogs()

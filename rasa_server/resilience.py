@@ -28,7 +28,11 @@ from collections import OrderedDict
 from typing import Any
 
 import aiohttp
+import fastjsonschema
 import ujson
+from jsonschema import ValidationError
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.tracker_store import FailSafeTrackerStore
 from rasa.shared.core.events import (
@@ -107,9 +111,6 @@ class ResponseChecker:
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        import fastjsonschema
-        from jsonschema.validators import validator_for
-
         cls = validator_for(schema)
         cls.check_schema(schema)
         self.full = cls(schema)
@@ -131,8 +132,6 @@ class ResponseChecker:
 
     def fast_valid(self, result: Any) -> bool:
         """True only if the full schema would accept ``result`` (False: ask it)."""
-        from fastjsonschema import JsonSchemaException
-
         try:
             self._outer(result)
             for event in result.get("events") or []:
@@ -141,7 +140,7 @@ class ResponseChecker:
                 if check is None:
                     return False
                 check(event)
-        except JsonSchemaException:
+        except fastjsonschema.JsonSchemaException:
             return False
         return True
 
@@ -152,9 +151,6 @@ def response_checker() -> ResponseChecker:
 
 
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
-    from jsonschema import ValidationError
-    from jsonschema.exceptions import best_match
-
     checker = response_checker()
     if checker.fast_valid(result):
         return True
@@ -229,18 +225,18 @@ class PooledEndpoint(EndpointConfig):
         return _Borrowed(self._shared)
 
 
-# id(Rasa's endpoint) -> (that endpoint, its pooled copy); Rasa keeps one
-# endpoint object per agent and builds a RemoteAction per call.
-_POOLED: dict[int, tuple[EndpointConfig, PooledEndpoint]] = {}
+# Rasa keeps one endpoint object per agent and builds a RemoteAction per call:
+# the pooled copy is kept on that object.
+_POOLED = "_b12_pooled"
 
 
 def pooled(endpoint: EndpointConfig | None) -> EndpointConfig | None:
     if endpoint is None or isinstance(endpoint, PooledEndpoint):
         return endpoint
-    entry = _POOLED.get(id(endpoint))
-    if entry is None or entry[0] is not endpoint:
-        entry = _POOLED[id(endpoint)] = (endpoint, PooledEndpoint(endpoint))
-    return entry[1]
+    copy = endpoint.__dict__.get(_POOLED)
+    if copy is None:
+        copy = endpoint.__dict__[_POOLED] = PooledEndpoint(endpoint)
+    return copy
 
 
 class TrackerStoreUnavailable(RuntimeError):

@@ -169,18 +169,12 @@ class EnvTrackerStore(SQLTrackerStore):
         self.sessionmaker = sessionmaker(bind=self.engine)
         table = self.SQLEvent.__table__
         self._sql = _driver_sql(self.engine, table)
-        self._mark_query = sa.select(sa.func.max(table.c.id), sa.func.max(table.c.timestamp)).where(
-            table.c.sender_id == sa.bindparam("sender_id")
-        )
         self.cache_size = cache_size_from_env()
         self._recent: OrderedDict[str, _Recent] = OrderedDict()
         # Senders the last retrieval found no rows for (until their first save).
         self._no_rows: OrderedDict[str, None] = OrderedDict()
         logger.info("tracker store: %s", describe(str(url)) if settings["dialect"] != "sqlite"
                     else f"sqlite file {settings['db']}")
-
-    def _mark(self, session, sender_id: str) -> tuple:
-        return tuple(session.execute(self._mark_query, {"sender_id": sender_id}).one())
 
     @contextlib.contextmanager
     def _dbapi(self) -> Iterator[Any]:
@@ -218,12 +212,8 @@ class EnvTrackerStore(SQLTrackerStore):
         """The latest session's tracker: from the cache if still current, else as Rasa loads it."""
         recent = self._recent.pop(sender_id, None)
         self._no_rows.pop(sender_id, None)
-        if self._sql:
-            with self._dbapi() as connection:
-                mark = self._raw_mark(connection, sender_id)
-        else:
-            with self.session_scope() as session:
-                mark = self._mark(session, sender_id)
+        with self._dbapi() as connection:
+            mark = self._raw_mark(connection, sender_id)
         if mark == (None, None):
             # A new conversation (Rasa's query would find no rows): its first save
             # need not count rows.
@@ -258,29 +248,21 @@ class EnvTrackerStore(SQLTrackerStore):
         stored = getattr(tracker, _STORED, None)
         if stored is None and self._no_rows.pop(sender_id, 0) is None:
             stored = 0
-        if stored is not None and self._sql:
-            new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
-            with self._dbapi() as connection:
-                try:
-                    if new_events:
-                        self._raw_insert(connection, sender_id, new_events)
-                    # Read in the same transaction: the mark is of exactly these rows.
-                    mark = self._raw_mark(connection, sender_id)
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-        else:
+        if stored is None:
             with self.session_scope() as session:
-                if stored is None:
-                    # Rasa's own count: the rows of the latest session already stored.
-                    stored = self._event_query(session, sender_id, False).count()
-                new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+                # Rasa's own count: the rows of the latest session already stored.
+                stored = self._event_query(session, sender_id, False).count()
+        new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+        with self._dbapi() as connection:
+            try:
                 if new_events:
-                    session.execute(self.SQLEvent.__table__.insert(),
-                                    [_row(sender_id, event) for event in new_events])
-                mark = self._mark(session, sender_id)
-                session.commit()
+                    self._raw_insert(connection, sender_id, new_events)
+                # Read in the same transaction: the mark is of exactly these rows.
+                mark = self._raw_mark(connection, sender_id)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
         stored += len(new_events)
         # Every event is stored (else a reload would differ; Rasa's count rules then).
         start = reload_start(tracker) if stored == len(tracker.events) else None
@@ -300,11 +282,16 @@ _ROWS_PER_INSERT = 100
 _PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def _driver_sql(engine, table) -> dict[str, str] | None:
-    """The two per-turn statements in the driver's own syntax (None: use SQLAlchemy)."""
+def _driver_sql(engine, table) -> dict[str, str]:
+    """The two per-turn statements in the driver's own syntax.
+
+    Every driver of the two databases allowed (tracker_store_settings) uses one
+    of these parameter styles: sqlite3 "qmark", psycopg2 "pyformat", pg8000 "format".
+    """
     mark = _PLACEHOLDERS.get(engine.dialect.paramstyle)
     if mark is None:
-        return None
+        raise ValueError(f"{TRACKER_STORE_ENV}: the {engine.dialect.driver} driver's parameter "
+                         f"style {engine.dialect.paramstyle!r} is not supported")
     name = engine.dialect.identifier_preparer.format_table(table)
     return {
         "mark": f"SELECT max(id), max(timestamp) FROM {name} WHERE sender_id = {mark}",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -957,9 +958,7 @@ def main() -> int:
                                                        run_id)
             try:
                 print(f"  cold start {scale_server.out['cold']['seconds']:.1f} s", flush=True)
-                baseline_again = Server(base_server.name, base_server.url,
-                                        base_server.rasa_proc, None, base_server.rasa_log,
-                                        {"levels": {}})
+                baseline_again = dataclasses.replace(base_server, out={"levels": {}})
                 run_levels_interleaved([scale_server, baseline_again],
                                        [traffic["ours"], traffic["baseline"]], messages,
                                        run_id, "scale-")

@@ -97,13 +97,10 @@ def rows(path) -> list[tuple]:
     return [(*row[:5], json.loads(row[5])) for row in found]
 
 
-@pytest.mark.parametrize("driver_sql", [True, False], ids=["driver-sql", "sqlalchemy"])
-async def test_every_turn_sees_what_rasa_would_load(tmp_path, domain, monkeypatch, driver_sql):
+async def test_every_turn_sees_what_rasa_would_load(tmp_path, domain, monkeypatch):
     path = tmp_path / "t.db"
     cached = store_at(path, domain, monkeypatch=monkeypatch)
     assert cached._sql is not None  # SQLite: the per-turn statements skip the ORM
-    if not driver_sql:
-        cached._sql = None  # a driver with another parameter style
     for index, events in enumerate(TURNS):
         tracker = await cached.get_or_create_tracker("p1", append_action_listen=False)
         reference = await store_at(path, domain, SQLTrackerStore).retrieve("p1")
@@ -119,12 +116,9 @@ async def test_every_turn_sees_what_rasa_would_load(tmp_path, domain, monkeypatc
         await cached.save(tracker)
 
 
-@pytest.mark.parametrize("driver_sql", [True, False], ids=["driver-sql", "sqlalchemy"])
-async def test_rows_are_the_ones_rasa_writes(tmp_path, domain, monkeypatch, driver_sql):
+async def test_rows_are_the_ones_rasa_writes(tmp_path, domain, monkeypatch):
     ours_db, rasa_db = tmp_path / "ours.db", tmp_path / "rasa.db"
     ours = store_at(ours_db, domain, monkeypatch=monkeypatch)
-    if not driver_sql:
-        ours._sql = None
     await play(ours, "p1", TURNS)
     await play(store_at(rasa_db, domain, SQLTrackerStore), "p1", TURNS)
     ours, theirs = rows(ours_db), rows(rasa_db)
