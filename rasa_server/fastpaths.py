@@ -33,6 +33,13 @@
   weights are then loaded into them, and the load must have matched every one
   of them (``assert_existing_objects_matched``), else Rasa's own load runs
   instead; then Rasa's warm-up prediction, from the loaded weights.
+- ``RulePolicy._get_possible_keys`` tests every rule (100 here) against the
+  latest state, two or three times per message. A rule can only apply if every
+  previous-action value it names equals the conversation's; rules are indexed by
+  those values once, and only the rules whose values the conversation has (and
+  those naming none) go through Rasa's own check, for every turn as before.
+- ``Domain.is_empty`` built a new empty Domain (``Domain.from_dict({})``) on
+  every message to compare with; it is built once.
 
 ``install`` is called by the launcher (``python -m rasa_server``), so serving
 gets these and training does not.
@@ -164,6 +171,71 @@ def _fast_combine(original):
     return _combine_sparse_features
 
 
+class RuleIndex:
+    """A rule policy lookup's rule keys grouped by the previous-action values their
+    last state requires (a superset of the rules that can apply, never fewer)."""
+
+    def __init__(self, lookup: dict[str, Any]) -> None:
+        from rasa.core.policies.rule_policy import RulePolicy
+        from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
+
+        self.lookup = lookup
+        self.size = len(lookup)
+        self.unindexed: list[str] = []
+        self.by_values: dict[frozenset, list[str]] = {}
+        for key in lookup:
+            states = RulePolicy._rule_key_to_state(key)
+            previous = states[-1].get(PREVIOUS_ACTION) if states else None
+            if not previous:
+                self.unindexed.append(key)
+                continue
+            required = frozenset((name, value) for name, value in previous.items()
+                                 if isinstance(value, str) and value
+                                 and value != SHOULD_NOT_BE_SET)
+            self.by_values.setdefault(required, []).append(key)
+
+    def candidates(self, last_state: dict[str, Any]) -> set[str]:
+        from rasa.shared.core.constants import PREVIOUS_ACTION
+
+        previous = last_state.get(PREVIOUS_ACTION) or {}
+        have = {(name, value) for name, value in previous.items() if isinstance(value, str)}
+        found = set(self.unindexed)
+        for required, keys in self.by_values.items():
+            if required <= have:
+                found.update(keys)
+        return found
+
+
+def _indexed_possible_keys(original):
+    indexes: dict[int, RuleIndex] = {}
+
+    def _get_possible_keys(self, lookup: dict[str, Any], states: list) -> set[str]:
+        if not states:
+            return original(self, lookup, states)
+        index = indexes.get(id(lookup))
+        if index is None or index.lookup is not lookup or index.size != len(lookup):
+            if len(indexes) > 32:  # models loaded one after another: keep it bounded
+                indexes.clear()
+            index = indexes[id(lookup)] = RuleIndex(lookup)
+        # Rasa's own filter, from the candidates instead of every key.
+        possible_keys = index.candidates(states[-1])
+        for i, state in enumerate(reversed(states)):
+            possible_keys = {key for key in possible_keys
+                             if self._is_rule_applicable(key, i, state)}
+        return possible_keys
+
+    return _get_possible_keys
+
+
+_EMPTY_DOMAIN: list[dict] = []
+
+
+def domain_is_empty(self) -> bool:
+    if not _EMPTY_DOMAIN:
+        _EMPTY_DOMAIN.append(type(self).empty().as_dict())
+    return self.as_dict() == _EMPTY_DOMAIN[0]
+
+
 def copy_slot(self):
     """What copy.copy does for a plain instance (Slot defines no __reduce__ or state hooks)."""
     new = self.__class__.__new__(self.__class__)
@@ -193,6 +265,8 @@ def install() -> None:
     """Install every fast path in this process (idempotent)."""
     if getattr(Event, _INSTALLED, False):
         return
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.domain import Domain
     from rasa.shared.core.slots import Slot
     from rasa.shared.nlu.training_data.features import Features
     from rasa.utils.tensorflow.models import RasaModel
@@ -202,6 +276,8 @@ def install() -> None:
     RasaModel.load = _fast_load(RasaModel.__dict__["load"].__func__)
     Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
     Slot.__copy__ = copy_slot
+    RulePolicy._get_possible_keys = _indexed_possible_keys(RulePolicy._get_possible_keys)
+    Domain.is_empty = domain_is_empty
     for name in DEBUG_COPY_MODULES:
         importlib.import_module(name).copy = CopyForDebugLogs()
     setattr(Event, _INSTALLED, True)

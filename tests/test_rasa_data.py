@@ -31,7 +31,8 @@ def test_domain_actions_exist_in_the_action_server(project_root):
     executor = ActionExecutor()
     executor.register_package("actions")
     domain = yaml.safe_load((project_root / "domain.yml").read_text(encoding="utf-8"))
-    custom = [a for a in domain["actions"] if a.startswith(("action_", "validate_"))]
+    names = [a if isinstance(a, str) else next(iter(a)) for a in domain["actions"]]
+    custom = [a for a in names if a.startswith(("action_", "validate_"))]
     # Only our package's actions (a test may define throwaway Action subclasses).
     served = [
         name
@@ -50,3 +51,34 @@ def test_domain_responses_carry_no_health_figures(project_root):
             text = variant.get("text", "").lower()
             hits = [word for word in forbidden if word in text]
             assert not hits, f"{name} mentions {hits}"
+
+
+def test_only_actions_sent_the_domain_read_it(project_root):
+    """endpoints.yml enables selective domain: an action not marked send_domain (or named
+    validate_*) gets an empty domain, so reading it would silently fall back to defaults."""
+    import ast
+
+    from rasa.shared.core.domain import Domain
+    from rasa_sdk.executor import ActionExecutor
+
+    endpoints = yaml.safe_load((project_root / "endpoints.yml").read_text(encoding="utf-8"))
+    assert endpoints["action_endpoint"]["enable_selective_domain"] is True
+    domain = Domain.load(project_root / "domain.yml")
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    readers = set()
+    for name, run in executor.actions.items():
+        action = type(run.__self__)
+        if not action.__module__.startswith("actions."):
+            continue
+        source = sys.modules[action.__module__].__file__
+        tree = ast.parse(Path(source).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            # `domain.get(...)`, `domain[...]`: the dict is read, not just passed on.
+            value = node.value if isinstance(node, ast.Attribute | ast.Subscript) else None
+            if isinstance(value, ast.Name) and value.id == "domain":
+                readers.add(action.__module__)
+        if action.__module__ in readers:
+            assert domain.does_custom_action_explicitly_need_domain(name), (
+                f"{name} reads the domain but is not sent it (send_domain: true)")
+    assert readers == {"actions.session"}, readers  # the check above has teeth

@@ -187,3 +187,50 @@ def test_slots_copy_as_copy_copy_does(agent):
         assert type(fast) is type(stock) and fast is not slot
         assert fast.__dict__ == stock.__dict__
         assert all(fast.__dict__[k] is stock.__dict__[k] for k in stock.__dict__)  # shallow
+
+
+def _rule_policy(agent):
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    nodes = agent.processor.graph_runner._instantiated_nodes.values()
+    return next(node._component for node in nodes
+                if isinstance(getattr(node, "_component", None), RulePolicy))
+
+
+def test_rule_index_finds_the_rules_rasa_finds(agent, project_root):
+    """Every prefix of every story and rule in data/ (and every rule's own states),
+    against each lookup table: the indexed search returns Rasa's exact key set."""
+    import json
+
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.generator import TrainingDataGenerator
+    from rasa.shared.importers.importer import TrainingDataImporter
+
+    policy = _rule_policy(agent)
+    stock = RulePolicy._get_possible_keys
+    fast = fastpaths._indexed_possible_keys(stock)
+    importer = TrainingDataImporter.load_from_dict(
+        domain_path=str(project_root / "domain.yml"),
+        training_data_paths=[str(project_root / "data")])
+    trackers = TrainingDataGenerator(importer.get_stories(), agent.domain,
+                                     augmentation_factor=0).generate()
+    histories = [tracker.past_states(agent.domain) for tracker in trackers]
+    lookups = [policy.lookup[name] for name in ("rules", "rules_for_loop_unhappy_path")]
+    histories += [json.loads(key) for lookup in lookups for key in lookup]
+    compared = matched = 0
+    for lookup in lookups:
+        for states in histories:
+            for end in range(len(states) + 1):
+                want = stock(policy, lookup, states[:end])
+                assert fast(policy, lookup, states[:end]) == want
+                compared += 1
+                matched += bool(want) and end > 0
+    assert compared > 1000 and matched > 100  # rules did apply along the way
+
+
+def test_domain_emptiness_as_before(agent):
+    from rasa.shared.core.domain import Domain
+
+    for domain in (agent.domain, Domain.empty(), Domain.from_dict({"intents": ["greet"]})):
+        assert fastpaths.domain_is_empty(domain) == Domain.is_empty(domain)
+    assert fastpaths.domain_is_empty(Domain.empty()) and not fastpaths.domain_is_empty(agent.domain)
