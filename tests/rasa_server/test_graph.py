@@ -5,8 +5,12 @@ from __future__ import annotations
 import dask
 import pytest
 from rasa.core.agent import Agent
+from rasa.core.policies.rule_policy import RulePolicy
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+    CountVectorsFeaturizer,
+)
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.nlu.training_data.features import Features
 from rasa.utils.tensorflow.models import RasaModel
@@ -81,6 +85,10 @@ async def test_our_model_parses_and_predicts_the_same(agent, monkeypatch):
                         fastpaths._concrete_predict(RasaModel._rasa_predict))
     monkeypatch.setattr(Features, "_combine_sparse_features",
                         fastpaths._fast_combine(Features._combine_sparse_features))
+    monkeypatch.setattr(CountVectorsFeaturizer, "_create_features",
+                        fastpaths._fast_create_features(CountVectorsFeaturizer._create_features))
+    monkeypatch.setattr(RulePolicy, "_get_possible_keys",
+                        fastpaths._indexed_possible_keys(RulePolicy._get_possible_keys))
     assert await run_all() == stock
     diet = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
             if type(getattr(node, "_component", None)).__name__ == "DIETClassifier"]
@@ -234,3 +242,53 @@ def test_domain_emptiness_as_before(agent):
     for domain in (agent.domain, Domain.empty(), Domain.from_dict({"intents": ["greet"]})):
         assert fastpaths.domain_is_empty(domain) == Domain.is_empty(domain)
     assert fastpaths.domain_is_empty(Domain.empty()) and not fastpaths.domain_is_empty(agent.domain)
+
+
+def _nlu_texts(project_root) -> list[str]:
+    import yaml
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    texts = [example.get("text")
+             for example in load_data(str(project_root / "data" / "nlu")).intent_examples]
+    heldout = yaml.safe_load((project_root / "tests" / "data" / "nlu_heldout.yml").read_text())
+    return texts + [message["text"] for message in heldout["messages"]]
+
+
+def test_count_vectors_as_sklearn_and_rasa_make_them(agent, project_root):
+    """Every NLU example (training and held-out), tokenised as the model does, and odd
+    token lists: the same COO arrays, dtypes and shapes as Rasa's sklearn path."""
+    import numpy as np
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+        CountVectorsFeaturizer,
+    )
+    from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    nodes = agent.processor.graph_runner._instantiated_nodes.values()
+    components = [getattr(node, "_component", None) for node in nodes]
+    featurizers = [c for c in components if isinstance(c, CountVectorsFeaturizer)]
+    tokenizer = next(c for c in components if type(c).__name__ == "SpacyTokenizer")
+    spacy_nlp = next(c for c in components if type(c).__name__ == "SpacyNLP")
+    texts = _nlu_texts(project_root)
+    messages = [Message({TEXT: text}) for text in texts]
+    spacy_nlp.process(messages, spacy_nlp.provide())
+    tokenizer.process(messages)
+    token_lists = [[t.text for t in m.get("text_tokens")] for m in messages]
+    token_lists += [[], ["b12", "b12", "B12", "µmol/L"], ["qwzx"], ["a"], ["", " "], ["zzzz"] * 40]
+    stock = CountVectorsFeaturizer._create_features
+    fast = fastpaths._fast_create_features(stock)
+    assert len(featurizers) == 2 and len(texts) > 500
+    compared = 0
+    for featurizer in featurizers:
+        for tokens in token_lists:
+            want, got = stock(featurizer, TEXT, [tokens]), fast(featurizer, TEXT, [tokens])
+            for a, b in zip(want, got, strict=True):  # sequence, then sentence features
+                if a[0] is None:
+                    assert b[0] is None
+                    continue
+                assert type(a[0]) is type(b[0]) and a[0].shape == b[0].shape
+                for name in ("data", "row", "col"):
+                    x, y = getattr(a[0], name), getattr(b[0], name)
+                    assert x.dtype == y.dtype and np.array_equal(x, y), (tokens, name)
+                compared += 1
+    assert compared > 2000
