@@ -222,6 +222,25 @@ class ValidateLabForm(FormValidationAction):
         """Nothing to extract here: action_extract_lab_values already read the message."""
         return []
 
+    # Each value was checked against the reference table (impossible values,
+    # units) by action_extract_lab_values before it reached its slot; these say
+    # so. Without a validate_<slot> method rasa_sdk keeps the value just the
+    # same, but logs a warning for every answer.
+    async def validate_b12(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"b12": value}
+
+    async def validate_homocysteine(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"homocysteine": value}
+
+    async def validate_mma(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"mma": value}
+
+    async def validate_folate(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"folate": value}
+
+    async def validate_condition(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"condition": value}
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ import json
 import logging
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import fastjsonschema
@@ -42,9 +43,10 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.exceptions import RasaException
-from rasa.utils.endpoints import EndpointConfig
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
 from rasa_server.messages import ACTIONS_UNAVAILABLE
+from rasa_server.rawhttp import RawClient
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +192,10 @@ class _Borrowed:
         return False
 
 
+def _safe_header(text: str) -> bool:
+    return "\r" not in text and "\n" not in text
+
+
 class PooledEndpoint(EndpointConfig):
     """The action endpoint with one client session (and its keep-alive pool) per process.
 
@@ -207,6 +213,33 @@ class PooledEndpoint(EndpointConfig):
         self.__dict__.update(base.__dict__)
         self._shared: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._raw = (RawClient(self.url, self.KEEPALIVE_S)
+                     if self.url and RawClient.accepts(self.url) else None)
+
+    async def request(self, method: str = "post", subpath: str | None = None,
+                      content_type: str | None = "application/json", compress: bool = False,
+                      **kwargs: Any) -> Any:
+        """Rasa's ``EndpointConfig.request``; a plain JSON POST goes the raw way
+        (rasa_server.rawhttp), anything else through aiohttp as before."""
+        headers = {"Content-Type": content_type} if content_type else {}
+        headers.update(kwargs.get("headers") or {})
+        headers.update(self.headers or {})
+        plain = (self._raw is not None and method.lower() == "post" and not subpath
+                 and not compress and not self.cafile and not self.basic_auth
+                 and not self.params and not self.token and set(kwargs) <= {"json", "timeout"}
+                 and all(_safe_header(k) and _safe_header(str(v)) for k, v in headers.items()))
+        if not plain:
+            return await super().request(method, subpath, content_type, compress, **kwargs)
+        body = dumps_fast(kwargs.get("json")).encode("utf-8")
+        response = await self._raw.post(self._raw_path, headers, body)
+        if response.status >= 400:
+            raise ClientResponseError(response.status, response.reason, response.body)
+        return response.json()
+
+    @functools.cached_property
+    def _raw_path(self) -> str:
+        parts = urlsplit(self.url)
+        return parts.path or "/"
 
     def session(self) -> _Borrowed:
         loop = asyncio.get_running_loop()

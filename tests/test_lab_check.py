@@ -257,3 +257,21 @@ async def test_the_web_widget_also_gets_the_values_as_a_table():
     dispatcher = CollectingDispatcher()
     await ActionInterpretLabs().run(dispatcher, make_tracker(slots=slots), {})
     assert all(not m.get("custom") for m in dispatcher.messages)
+
+
+async def test_values_set_this_turn_are_kept_and_nothing_is_logged(caplog):
+    """The extraction action checked them; the form keeps them as they are and
+    logs no per-answer "Skipping validation" warning (one per patient answer)."""
+    import logging
+
+    values = {"b12": {"value": 300.0, "unit": "pg/mL"}, "condition": "nash",
+              "homocysteine": "skipped"}
+    events = [{"event": "bot", "text": "x"},
+              {"event": "user", "text": "300 pg/mL, nash", "parse_data": {}},
+              *({"event": "slot", "name": k, "value": v} for k, v in values.items())]
+    tracker = make_tracker("300 pg/mL, nash", "inform_lab_values", form="lab_form",
+                           requested="b12", slots=values, events=events)
+    with caplog.at_level(logging.INFO):
+        result = await ValidateLabForm().run(CollectingDispatcher(), tracker, {"forms": {}})
+    assert {k: slot_events(result)[k] for k in values} == values
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
