@@ -159,6 +159,25 @@ def _fast_load(original):
     return classmethod(load)
 
 
+_COO_DEFAULTS: dict[str, Any] = {}
+
+
+def coo(data: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]):
+    """``coo_matrix((data, (row, col)), shape=shape)`` for arrays that already are what
+    its checks would make of them (index dtype from the shape, indices in range): the
+    same attributes without the checks (about 16 -> 0.5 us; scipy is pinned, and
+    tests/rasa_server/test_graph.py compares every attribute with scipy's)."""
+    if not _COO_DEFAULTS:
+        probe = scipy.sparse.coo_matrix((1, 1))
+        _COO_DEFAULTS.update({k: v for k, v in vars(probe).items()
+                              if k not in ("_shape", "row", "col", "data")})
+    matrix = scipy.sparse.coo_matrix.__new__(scipy.sparse.coo_matrix)
+    matrix.__dict__.update(_COO_DEFAULTS)
+    matrix.__dict__.update(_shape=shape, row=row, col=col, data=data,
+                           has_canonical_format=False)
+    return matrix
+
+
 def hstack_coo(left, right):
     """``scipy.sparse.hstack([left, right])`` for two coo_matrix, or None for other inputs.
 
@@ -174,7 +193,7 @@ def hstack_coo(left, right):
     row = np.concatenate([left.row.astype(index, copy=False), right.row.astype(index, copy=False)])
     col = np.concatenate([left.col.astype(index, copy=False),
                           np.add(right.col, left.shape[1], dtype=index)])
-    return scipy.sparse.coo_matrix((data, (row, col)), shape=shape)
+    return coo(data, row, col, shape)
 
 
 def _fast_combine(original):
@@ -217,8 +236,7 @@ def count_matrix(vectorizer, documents: list[str]) -> scipy.sparse.coo_matrix:
     data = np.array(counts, dtype=np.intc).astype(vectorizer.dtype)
     if vectorizer.binary:
         data.fill(1)
-    return scipy.sparse.coo_matrix(
-        (data, (np.array(rows, dtype=index), np.array(columns, dtype=index))), shape=shape)
+    return coo(data, np.array(rows, dtype=index), np.array(columns, dtype=index), shape)
 
 
 def _fast_create_features(original):

@@ -121,6 +121,33 @@ async def test_diet_loaded_for_serving_predicts_exactly_as_rasa_loads_it(agent, 
         assert have["intent_ranking"] == want["intent_ranking"]  # same floats, all of them
 
 
+def assert_same_coo(got, want):
+    """Every attribute: arrays equal with the same dtype, the rest equal."""
+    import numpy as np
+
+    assert type(got) is type(want) and set(vars(got)) == set(vars(want))
+    for name, value in vars(want).items():
+        if isinstance(value, np.ndarray):
+            assert value.dtype == vars(got)[name].dtype and np.array_equal(value, vars(got)[name])
+        else:
+            assert vars(got)[name] == value, name
+
+
+def test_coo_matrices_built_without_checks_are_scipys():
+    import numpy as np
+    import scipy.sparse
+
+    rng = np.random.RandomState(3)
+    for rows, cols, nnz in ((1, 1, 0), (1, 5000, 3), (7, 40, 20), (3, 2**16 + 5, 9)):
+        row = rng.randint(0, rows, nnz).astype(np.int32)
+        col = rng.randint(0, cols, nnz).astype(np.int32)
+        for data in (rng.randint(1, 5, nnz).astype(np.int64), rng.rand(nnz)):
+            want = scipy.sparse.coo_matrix((data, (row, col)), shape=(rows, cols))
+            got = fastpaths.coo(data, row, col, (rows, cols))
+            assert_same_coo(got, want)
+            assert np.array_equal(got.toarray(), want.toarray())
+
+
 def test_sparse_features_join_like_scipy_hstack():
     import numpy as np
     import scipy.sparse
@@ -136,9 +163,7 @@ def test_sparse_features_join_like_scipy_hstack():
                     want = scipy.sparse.hstack([left, right])
                     got = fastpaths.hstack_coo(left, right)
                     assert type(got) is type(want) and got.shape == want.shape
-                    for name in ("data", "row", "col"):
-                        a, b = getattr(got, name), getattr(want, name)
-                        assert a.dtype == b.dtype and np.array_equal(a, b), name
+                    assert_same_coo(got, want)
                     compared += 1
     assert compared == 81
     assert fastpaths.hstack_coo(scipy.sparse.csr_matrix((2, 2)), left) is None  # not coo: scipy
@@ -257,7 +282,6 @@ def _nlu_texts(project_root) -> list[str]:
 def test_count_vectors_as_sklearn_and_rasa_make_them(agent, project_root):
     """Every NLU example (training and held-out), tokenised as the model does, and odd
     token lists: the same COO arrays, dtypes and shapes as Rasa's sklearn path."""
-    import numpy as np
     from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
         CountVectorsFeaturizer,
     )
@@ -286,9 +310,6 @@ def test_count_vectors_as_sklearn_and_rasa_make_them(agent, project_root):
                 if a[0] is None:
                     assert b[0] is None
                     continue
-                assert type(a[0]) is type(b[0]) and a[0].shape == b[0].shape
-                for name in ("data", "row", "col"):
-                    x, y = getattr(a[0], name), getattr(b[0], name)
-                    assert x.dtype == y.dtype and np.array_equal(x, y), (tokens, name)
+                assert_same_coo(b[0], a[0])
                 compared += 1
     assert compared > 2000
