@@ -107,11 +107,6 @@ class RawClient:
         connection.idle_since = asyncio.get_running_loop().time()
         self._idle.append(connection)
 
-    def close(self) -> None:
-        for connection in self._idle:
-            connection.close()
-        self._idle = []
-
     async def post(self, path: str, headers: dict[str, str], body: bytes) -> Response:
         head = [f"POST {path} HTTP/1.1", f"Host: {self.host_header}",
                 f"Content-Length: {len(body)}"]

@@ -193,16 +193,18 @@ class _Borrowed:
 
 
 def _safe_header(text: str) -> bool:
-    return "\r" not in text and "\n" not in text
+    """Sendable as is on the raw path (aiohttp's path raises for the others)."""
+    return text.isascii() and "\r" not in text and "\n" not in text
 
 
 class PooledEndpoint(EndpointConfig):
-    """The action endpoint with one client session (and its keep-alive pool) per process.
+    """The action endpoint with kept-alive connections, one set per process.
 
     Rasa opens a new session, and so a new TCP connection, for every action call
-    (two or three a turn). Connections are kept for KEEPALIVE_S when idle; several
-    action-server replicas behind one address still share the load, one
-    connection per concurrent call.
+    (two or three a turn). Plain JSON POSTs go through rasa_server.rawhttp, the
+    rest through one aiohttp session; both keep connections for KEEPALIVE_S when
+    idle. Several action-server replicas behind one address still share the load,
+    one connection per concurrent call.
     """
 
     # Below the action server's own idle limit (Sanic: 5 s), so this side always

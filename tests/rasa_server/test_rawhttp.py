@@ -203,6 +203,7 @@ async def test_rasa_turns_those_errors_into_its_own_as_with_aiohttp(server):
     ({"basic_auth": {"username": "u", "password": "p"}}, None),
     ({}, "https://127.0.0.1:1/webhook"),
     ({"headers": {"X-Evil": "a\r\nInjected: 1"}}, None),
+    ({"headers": {"X-Name": "Zoë"}}, None),
 ])
 async def test_anything_but_a_plain_json_post_goes_through_aiohttp(server, config, url,
                                                                    monkeypatch):
