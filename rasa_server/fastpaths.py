@@ -58,6 +58,7 @@ gets these and training does not.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import logging
 import weakref
@@ -65,6 +66,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
 from rasa.shared.core.events import Event
 from scipy.sparse._sputils import get_index_dtype, upcast
 
@@ -159,7 +161,11 @@ def _fast_load(original):
     return classmethod(load)
 
 
-_COO_DEFAULTS: dict[str, Any] = {}
+@functools.cache
+def _coo_defaults() -> dict[str, Any]:
+    """The attributes scipy gives every coo_matrix besides the four set below."""
+    probe = scipy.sparse.coo_matrix((1, 1))
+    return {k: v for k, v in vars(probe).items() if k not in ("_shape", "row", "col", "data")}
 
 
 def coo(data: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]):
@@ -167,12 +173,8 @@ def coo(data: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, in
     its checks would make of them (index dtype from the shape, indices in range): the
     same attributes without the checks (about 16 -> 0.5 us; scipy is pinned, and
     tests/rasa_server/test_graph.py compares every attribute with scipy's)."""
-    if not _COO_DEFAULTS:
-        probe = scipy.sparse.coo_matrix((1, 1))
-        _COO_DEFAULTS.update({k: v for k, v in vars(probe).items()
-                              if k not in ("_shape", "row", "col", "data")})
     matrix = scipy.sparse.coo_matrix.__new__(scipy.sparse.coo_matrix)
-    matrix.__dict__.update(_COO_DEFAULTS)
+    matrix.__dict__.update(_coo_defaults())
     matrix.__dict__.update(_shape=shape, row=row, col=col, data=data,
                            has_canonical_format=False)
     return matrix
@@ -233,9 +235,7 @@ def count_matrix(vectorizer, documents: list[str]) -> scipy.sparse.coo_matrix:
             counts.append(counter[column])
     shape = (len(documents), len(vocabulary))
     index = get_index_dtype(maxval=max(shape))
-    data = np.array(counts, dtype=np.intc).astype(vectorizer.dtype)
-    if vectorizer.binary:
-        data.fill(1)
+    data = np.array([1] * len(counts) if vectorizer.binary else counts, dtype=vectorizer.dtype)
     return coo(data, np.array(rows, dtype=index), np.array(columns, dtype=index), shape)
 
 
@@ -251,9 +251,9 @@ def _fast_create_features(original):
         sequence_features: list = []
         sentence_features: list = []
         for tokens in all_tokens:
-            if not tokens or isinstance(tokens, str):
-                if tokens:  # sklearn refuses a bare string: let it say so
-                    return original(self, attribute, all_tokens)
+            if isinstance(tokens, str):  # sklearn refuses a bare string: let it say so
+                return original(self, attribute, all_tokens)
+            if not tokens:
                 sequence_features.append(None)
                 sentence_features.append(None)
                 continue
@@ -273,7 +273,6 @@ class RuleIndex:
 
     def __init__(self, lookup: dict[str, Any]) -> None:
         from rasa.core.policies.rule_policy import RulePolicy
-        from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET
 
         self.lookup = lookup
         self.size = len(lookup)
@@ -291,8 +290,6 @@ class RuleIndex:
             self.by_values.setdefault(required, []).append(key)
 
     def candidates(self, last_state: dict[str, Any]) -> set[str]:
-        from rasa.shared.core.constants import PREVIOUS_ACTION
-
         previous = last_state.get(PREVIOUS_ACTION) or {}
         have = {(name, value) for name, value in previous.items() if isinstance(value, str)}
         found = set(self.unindexed)
@@ -323,13 +320,15 @@ def _indexed_possible_keys(original):
     return _get_possible_keys
 
 
-_EMPTY_DOMAIN: list[dict] = []
+@functools.cache
+def _empty_domain() -> dict[str, Any]:
+    from rasa.shared.core.domain import Domain
+
+    return Domain.empty().as_dict()
 
 
 def domain_is_empty(self) -> bool:
-    if not _EMPTY_DOMAIN:
-        _EMPTY_DOMAIN.append(type(self).empty().as_dict())
-    return self.as_dict() == _EMPTY_DOMAIN[0]
+    return self.as_dict() == _empty_domain()
 
 
 def copy_slot(self):

@@ -73,12 +73,12 @@ class RawClient:
     """Kept-alive connections to one ``http://host:port``, one per concurrent call."""
 
     def __init__(self, url: str, keepalive_s: float) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
+        if not self.accepts(url):
             raise ValueError("plain http URLs only")
+        parts = urlsplit(url)
         self.host = parts.hostname
         self.port = parts.port or 80
-        self.host_header = parts.netloc.rpartition("@")[2]
+        self.host_header = parts.netloc  # accepts() refused any user info
         self.keepalive_s = keepalive_s
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None

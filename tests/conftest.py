@@ -1,4 +1,4 @@
-"""Shared fixtures: the project root, and the KB loaded once per test session."""
+"""Shared fixtures: the project root, the held-out NLU set, the KB loaded once per session."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def heldout_messages() -> list[dict]:
+    """tests/data/nlu_heldout.yml: messages never used for training, with their labels."""
+    import yaml
+
+    path = PROJECT_ROOT / "tests" / "data" / "nlu_heldout.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["messages"]
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,10 @@ import yaml
 from actions.labs import parse
 from tests.e2e.stack import model_path
 
-HELDOUT = "tests/data/nlu_heldout.yml"
-
 
 @pytest.fixture(scope="module")
-def heldout(project_root):
-    data = yaml.safe_load((project_root / HELDOUT).read_text(encoding="utf-8"))
-    return data["messages"]
+def heldout(heldout_messages):
+    return heldout_messages
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,13 @@ def agent():
     return Agent.load(str(model_path()))
 
 
+def components(agent, name: str) -> list:
+    """The model's graph components of the class called ``name``, in graph order."""
+    nodes = agent.processor.graph_runner._instantiated_nodes.values()
+    return [node._component for node in nodes
+            if type(getattr(node, "_component", None)).__name__ == name]
+
+
 MESSAGES = ["hi", "my b12 is 300 pg/ml and i have nash", "what is mma?",
             "i feel numb and confused", "skip", "asdfgh"]
 
@@ -90,8 +97,7 @@ async def test_our_model_parses_and_predicts_the_same(agent, monkeypatch):
     monkeypatch.setattr(RulePolicy, "_get_possible_keys",
                         fastpaths._indexed_possible_keys(RulePolicy._get_possible_keys))
     assert await run_all() == stock
-    diet = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-            if type(getattr(node, "_component", None)).__name__ == "DIETClassifier"]
+    diet = components(agent, "DIETClassifier")
     assert "_b12_concrete" in diet[0].model.__dict__  # the direct call was taken
 
 
@@ -112,8 +118,7 @@ async def test_diet_loaded_for_serving_predicts_exactly_as_rasa_loads_it(agent, 
     stock_load = RasaModel.__dict__["load"].__func__
     monkeypatch.setattr(RasaModel, "load", fastpaths._fast_load(stock_load))
     fast = Agent.load(str(model_path()))
-    diet = [node._component for node in fast.processor.graph_runner._instantiated_nodes.values()
-            if type(getattr(node, "_component", None)).__name__ == "DIETClassifier"]
+    diet = components(fast, "DIETClassifier")
     assert diet[0].model.__dict__.get("_b12_fast_loaded")  # the fast load was taken
     got = [await fast.parse_message(text) for text in MESSAGES]
     for want, have in zip(expected, got, strict=True):
@@ -222,14 +227,6 @@ def test_slots_copy_as_copy_copy_does(agent):
         assert all(fast.__dict__[k] is stock.__dict__[k] for k in stock.__dict__)  # shallow
 
 
-def _rule_policy(agent):
-    from rasa.core.policies.rule_policy import RulePolicy
-
-    nodes = agent.processor.graph_runner._instantiated_nodes.values()
-    return next(node._component for node in nodes
-                if isinstance(getattr(node, "_component", None), RulePolicy))
-
-
 def test_rule_index_finds_the_rules_rasa_finds(agent, project_root):
     """Every prefix of every story and rule in data/ (and every rule's own states),
     against each lookup table: the indexed search returns Rasa's exact key set."""
@@ -239,7 +236,7 @@ def test_rule_index_finds_the_rules_rasa_finds(agent, project_root):
     from rasa.shared.core.generator import TrainingDataGenerator
     from rasa.shared.importers.importer import TrainingDataImporter
 
-    policy = _rule_policy(agent)
+    policy = components(agent, "RulePolicy")[0]
     stock = RulePolicy._get_possible_keys
     fast = fastpaths._indexed_possible_keys(stock)
     importer = TrainingDataImporter.load_from_dict(
@@ -269,31 +266,19 @@ def test_domain_emptiness_as_before(agent):
     assert fastpaths.domain_is_empty(Domain.empty()) and not fastpaths.domain_is_empty(agent.domain)
 
 
-def _nlu_texts(project_root) -> list[str]:
-    import yaml
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    texts = [example.get("text")
-             for example in load_data(str(project_root / "data" / "nlu")).intent_examples]
-    heldout = yaml.safe_load((project_root / "tests" / "data" / "nlu_heldout.yml").read_text())
-    return texts + [message["text"] for message in heldout["messages"]]
-
-
-def test_count_vectors_as_sklearn_and_rasa_make_them(agent, project_root):
+def test_count_vectors_as_sklearn_and_rasa_make_them(agent, project_root, heldout_messages):
     """Every NLU example (training and held-out), tokenised as the model does, and odd
     token lists: the same COO arrays, dtypes and shapes as Rasa's sklearn path."""
-    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
-        CountVectorsFeaturizer,
-    )
     from rasa.shared.nlu.constants import TEXT
+    from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.message import Message
 
-    nodes = agent.processor.graph_runner._instantiated_nodes.values()
-    components = [getattr(node, "_component", None) for node in nodes]
-    featurizers = [c for c in components if isinstance(c, CountVectorsFeaturizer)]
-    tokenizer = next(c for c in components if type(c).__name__ == "SpacyTokenizer")
-    spacy_nlp = next(c for c in components if type(c).__name__ == "SpacyNLP")
-    texts = _nlu_texts(project_root)
+    featurizers = components(agent, "CountVectorsFeaturizer")
+    tokenizer = components(agent, "SpacyTokenizer")[0]
+    spacy_nlp = components(agent, "SpacyNLP")[0]
+    training = load_data(str(project_root / "data" / "nlu")).intent_examples
+    texts = [example.get("text") for example in training]
+    texts += [message["text"] for message in heldout_messages]
     messages = [Message({TEXT: text}) for text in texts]
     spacy_nlp.process(messages, spacy_nlp.provide())
     tokenizer.process(messages)

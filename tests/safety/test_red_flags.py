@@ -115,17 +115,13 @@ def _reference_detect(text, rules, nlp):
     return found
 
 
-def test_one_pass_search_finds_exactly_what_trying_every_phrase_everywhere_finds():
-    from pathlib import Path
-
-    import yaml
-
+def test_one_pass_search_finds_exactly_what_trying_every_phrase_everywhere_finds(
+        heldout_messages):
     from actions.spacy_model import load_pipeline
 
     nlp = load_pipeline(with_sentences=False)
     rules = load_red_flags()
-    heldout = Path(__file__).resolve().parents[1] / "data" / "nlu_heldout.yml"
-    texts = [m["text"] for m in yaml.safe_load(heldout.read_text(encoding="utf-8"))["messages"]]
+    texts = [m["text"] for m in heldout_messages]
     fillers = ["", "and then", "my doctor said that the results were odd and", "x " * 12]
     for flag in rules.flags:  # every flag built from its phrases, near and far apart
         for filler in fillers:
