@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import re
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,8 +26,11 @@ from actions.labs.interpret import evaluate
 from actions.labs.parser import parse_unit
 from actions.labs.reference import reference_table
 from actions.labs.report import TABLE_COLUMNS, describe_value, table_rows
+from actions.labs.vocabulary import vocabulary
+from actions.replies import normalise, reply_intent
 
 logger = logging.getLogger(__name__)
+_B12_NAME = re.compile(r"\bb[\s-]?12\b", re.IGNORECASE)
 
 FORM = "lab_form"
 SKIPPED = "skipped"
@@ -38,14 +42,43 @@ MAX_FAILURES = 2
 TABLE_CHANNELS = ("socketio",)
 # "I don't have the others": words that make a skip cover every remaining value.
 SKIP_ALL_WORDS = ("others", "other ones", "rest", "all of them", "any of them", "remaining",
+                  "nothing else", "only had", "only have", "only got", "just the b12",
+                  "just b12", "only b12", "only the b12", "either",
                   "none of them", "the other", "any others", "anything else")
 UNSURE_WORDS = ("not sure", "unsure", "don't know", "dont know", "do not know", "no idea",
                 "not certain", "no clue", "can't remember", "cant remember")
 # Intents whose message may carry lab values or the condition. Questions are not read
 # ("why is b12 high in cirrhosis" does not say the user has cirrhosis).
-LAB_INTENTS = ("inform_lab_values", "inform_condition", "request_lab_check", "skip_value")
-NOT_ANSWERS = ("report_red_flag", "stop", "out_of_scope", "bot_challenge", "greet", "goodbye",
-               "thank", "ask_personal_advice")
+LAB_INTENTS = ("inform_lab_values", "inform_condition", "request_lab_check", "skip_value",
+               "request_same_results")
+# Messages the form leaves to the rules (data/rules): the form rejects them, a rule
+# answers, and the form asks its question again. Every other message inside the form
+# is read here and always gets the question again, with a hint if it was not usable.
+NOT_ANSWERS = ("report_red_flag", "stop_lab_check", "request_start_over", "out_of_scope",
+               "bot_challenge", "greet", "goodbye", "thank", "ask_personal_advice",
+               "request_doctor_summary")
+# Lab slots, cleared by "start over" (with the state of the check).
+LAB_SLOTS = (*ANALYTES, "condition")
+CHECK_STATE_SLOTS = ("pending_value", "lab_failures", "lab_issues", "quick_check",
+                     "offered_optional_values", "reuse_question", "reuse_choice",
+                     "results_shown")
+# Issue codes that are not a failed answer (no "I still couldn't read that" for them).
+NOT_FAILURES = ("unit_needed", "needs_number", "where_to_find", "updated", "continue",
+                "unit_where")
+# "none" at the condition question: no liver condition (not "I don't know").
+NO_CONDITION_WORDS = ("none", "none of them", "none of those", "nothing", "no condition",
+                      "no liver disease", "no liver condition", "i don't have one",
+                      "i dont have one", "i don't have any", "i dont have any")
+# Words without which an intent-model "skip" or "condition" is not trusted inside the form
+# (DIET reads "asdf" as skip_value now and then; the table's phrasings are trusted as is).
+SKIP_EVIDENCE = ("no", "not", "don't", "dont", "do not", "didn't", "didnt", "never", "skip",
+                 "none", "n/a", "haven't", "havent", "wasn't", "wasnt", "isn't", "isnt",
+                 "only", "nothing", "pass", "next", "without", "nope", "nah", "missing")
+HEALTHY_LIVER_WORDS = ("liver is fine", "liver is healthy", "healthy liver", "liver is ok",
+                       "liver is normal", "nothing wrong with my liver", "no liver",
+                       "don't have a liver", "dont have a liver", "no problems with my liver")
+QUESTION_WORDS = ("what", "why", "how", "where", "when", "which", "who", "is", "are", "can",
+                  "could", "should", "does", "do", "will", "would")
 NAMES = {"b12": "vitamin B12", "homocysteine": "homocysteine", "mma": "MMA (methylmalonic acid)",
          "folate": "folate"}
 
@@ -60,6 +93,14 @@ ASK_TEXT = {
     "folate": 'Do you have a folate result? Type the number and its unit, for example '
               '"15 nmol/L" or "7 ng/mL", or tell me you don\'t have it.',
 }
+EXAMPLES = {"b12": "350 pg/mL", "homocysteine": "12 µmol/L", "mma": "0.25 µmol/L",
+            "folate": "15 nmol/L"}
+REUSE_QUESTION = ("You have already checked results in this conversation. Would you like to "
+                  "see the same results again, or enter new ones?")
+REUSE_BUTTONS = (
+    {"title": "Show the same results", "payload": "/request_same_results"},
+    {"title": "Enter new results", "payload": "/request_start_over"},
+)
 CONDITION_QUESTION = "Which liver condition have you been told you have?"
 CONDITION_BUTTONS = (
     {"title": "NAFLD / MASLD (fatty liver)", "payload": "NAFLD"},
@@ -108,6 +149,12 @@ def _mentions(text: str, words: tuple[str, ...]) -> bool:
     return any(w in lowered for w in words)
 
 
+def _has_word(text: str, words: tuple[str, ...]) -> bool:
+    """Whether one of ``words`` occurs as a whole word or phrase."""
+    lowered = text.lower().replace("’", "'")
+    return any(re.search(rf"(?<![\w']){re.escape(w)}(?![\w'])", lowered) for w in words)
+
+
 # --- extraction: every user message --------------------------------------------------
 
 def reads_lab_values(intent: str | None, form_active: bool) -> bool:
@@ -130,12 +177,15 @@ class ActionExtractLabValues(Action):
     ) -> list[dict[str, Any]]:
         intent = _intent(tracker)
         text = tracker.latest_message.get("text") or ""
-        if intent == "report_red_flag" or not text.strip() or text.startswith("/"):
+        if intent == "report_red_flag":
             return []
         form_active = tracker.active_loop.get("name") == FORM
         requested = tracker.get_slot("requested_slot") if form_active else None
         if not reads_lab_values(intent, form_active):
             return []
+        if text.strip().startswith("/"):
+            # A button payload (or a typed slash command): its intent says it all.
+            text = ""
         try:
             return self._extract(tracker, text, intent, form_active, requested)
         except Exception as exc:  # a parser bug must not take the conversation down
@@ -144,25 +194,111 @@ class ActionExtractLabValues(Action):
             return []
 
     def _extract(self, tracker, text, intent, form_active, requested) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        issues: list[dict[str, Any]] = []
-        table = reference_table()
-
+        reply = reply_intent(text) if text else None
+        kind = reply or intent
+        if not form_active:
+            return self._outside_form(tracker, text, intent)
+        if requested == "reuse_choice":
+            return self._reuse_answer(tracker, text, kind)
         pending = tracker.get_slot("pending_value")
-        digits = any(ch.isdigit() for ch in text)
-        if pending and not digits and (unit := parse_unit(text)):
-            item = lab_input(pending["analyte"], pending)
-            outcome = evaluate(replace(item, unit=unit), table) if item else None
+        if pending and pending.get("analyte") == requested:
+            answered = self._unit_answer(tracker, text, kind, pending)
+            if answered is not None:
+                return answered
+        if requested == "condition" and not _has_digits(text):
+            return self._condition_answer(tracker, text, kind)
+        if requested in ANALYTES and not _has_digits(text):
+            if kind in ("skip_value", "deny") and (reply or not text or _has_word(
+                    text, SKIP_EVIDENCE)):
+                return self._skip(tracker, text, requested)
+            if kind == "affirm":
+                return [_note(requested, "needs_number")]
+            if kind == "inform_unsure":
+                return [_note(requested, "where_to_find")]
+            if kind == "request_lab_check":
+                return [_note(requested, "continue")]
+        events = self._read_values(tracker, text, requested, form_active=True)
+        if events:
+            return events
+        if intent == "nlu_fallback" and looks_like_question(text):
+            return []  # the side-question rule answers it, then the form asks again
+        return [_note(requested, "not_understood")]
+
+    def _outside_form(self, tracker, text, intent) -> list[dict[str, Any]]:
+        events = self._read_values(tracker, text, None, form_active=False)
+        if any(e.get("name") in LAB_SLOTS for e in events):
+            # New values or a correction after a check: interpret them, no question first.
+            events.append(SlotSet("reuse_question", False))
+        elif intent == "request_lab_check" and tracker.get_slot("results_shown"):
+            # "check my results" again: the same values, or new ones?
+            events += [SlotSet("reuse_question", True), SlotSet("reuse_choice", None)]
+        return events
+
+    def _reuse_answer(self, tracker, text, kind) -> list[dict[str, Any]]:
+        if kind in ("request_same_results", "affirm", "request_lab_check") or normalise(
+            text
+        ) in ("same", "the same", "same ones", "same values", "same results", "show them again",
+              "show the same results", "again"):
+            return [SlotSet("reuse_choice", "same")]
+        values = self._read_values(tracker, text, None, form_active=True)
+        if any(e.get("name") in LAB_SLOTS for e in values):
+            # Values typed at this question are new results: the earlier ones go.
+            given = {e["name"] for e in values if e.get("name") in LAB_SLOTS}
+            cleared = [SlotSet(a, None) for a in LAB_SLOTS if a not in given]
+            return [*cleared, *values, SlotSet("reuse_choice", "new"),
+                    SlotSet("results_shown", False)]
+        return [_note("reuse_choice", "not_understood")]
+
+    def _unit_answer(self, tracker, text, kind, pending) -> list[dict[str, Any]] | None:
+        """An answer to "which unit?"; None when it carries a new value to read instead."""
+        if _has_digits(text):
+            return None
+        analyte = pending["analyte"]
+        unit = parse_unit(text) if text else None
+        if unit:
+            item = lab_input(analyte, pending)
+            outcome = evaluate(replace(item, unit=unit), reference_table()) if item else None
             if isinstance(outcome, LabResult):
-                return [SlotSet(item.analyte, slot_value(replace(item, unit=unit))),
+                return [SlotSet(analyte, slot_value(replace(item, unit=unit))),
                         SlotSet("pending_value", None), SlotSet("lab_issues", None)]
             if isinstance(outcome, LabError):
                 return [SlotSet("lab_issues", [issue(outcome)])]
+        if kind in ("skip_value", "deny") and analyte in OPTIONAL:
+            return [SlotSet("pending_value", None), *self._skip(tracker, text, analyte)]
+        if kind in ("inform_unsure", "deny", "skip_value", "affirm"):
+            return [_note(analyte, "unit_where")]
+        if kind == "nlu_fallback" and looks_like_question(text):
+            return []  # the side-question rule answers it, then the unit is asked again
+        return [_note(analyte, "not_understood")]
 
-        if form_active and intent == "skip_value" and requested in ANALYTES:
-            return self._skip(tracker, text, requested)
+    @staticmethod
+    def _condition_answer(tracker, text, kind) -> list[dict[str, Any]]:
+        panel = parse(text) if text else None
+        if panel and panel.condition != "unknown":
+            return [SlotSet("condition", panel.condition)]
+        if normalise(text) in NO_CONDITION_WORDS or _mentions(text, HEALTHY_LIVER_WORDS):
+            return [SlotSet("condition", "none")]
+        trusted = not text or reply_intent(text) is not None or _has_word(
+            text, (*UNSURE_WORDS, *SKIP_EVIDENCE))
+        if kind in ("skip_value", "deny", "inform_unsure") or (
+            kind == "inform_condition" and trusted
+        ) or _mentions(text, UNSURE_WORDS):
+            # "not sure" answers the question: the condition is known to be unknown.
+            return [SlotSet("condition", "unknown")]
+        if kind == "affirm":
+            return [_note("condition", "needs_number")]
+        if kind == "nlu_fallback" and looks_like_question(text):
+            return []
+        return [_note("condition", "not_understood")]
 
-        expected = requested if requested in ANALYTES and digits else None
+    def _read_values(self, tracker, text, requested, form_active) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        issues: list[dict[str, Any]] = []
+        if not text:
+            return events
+        table = reference_table()
+        pending = tracker.get_slot("pending_value")
+        expected = requested if requested in ANALYTES and _has_digits(text) else None
         panel = parse(text, expected_analyte=expected)
         found_b12 = False
         for item in panel.values:
@@ -172,6 +308,8 @@ class ActionExtractLabValues(Action):
                 found_b12 = found_b12 or item.analyte == "b12"
                 if pending and pending.get("analyte") == item.analyte:
                     events.append(SlotSet("pending_value", None))
+                if form_active and item.analyte != requested:
+                    issues.append(_updated(item, tracker.get_slot(item.analyte)))
             else:
                 issues.append(issue(outcome))
                 if outcome.code == "unit_needed":
@@ -179,11 +317,6 @@ class ActionExtractLabValues(Action):
                                                             **slot_value(item)}))
         if panel.condition != "unknown":
             events.append(SlotSet("condition", panel.condition))
-        elif requested == "condition" and (
-            intent in ("inform_condition", "skip_value", "deny") or _mentions(text, UNSURE_WORDS)
-        ):
-            # "not sure" answers the question: the condition is known to be unknown.
-            events.append(SlotSet("condition", "unknown"))
         if not form_active and found_b12 and panel.condition != "unknown":
             events.append(SlotSet("quick_check", True))
         if issues:
@@ -201,6 +334,32 @@ class ActionExtractLabValues(Action):
         return [SlotSet(a, SKIPPED) for a in dict.fromkeys(targets)]
 
 
+def _has_digits(text: str) -> bool:
+    """Whether a message holds a number ("B12" itself does not count)."""
+    return any(ch.isdigit() for ch in _B12_NAME.sub(" ", text))
+
+
+def looks_like_question(text: str) -> bool:
+    """A question mark, or a first word that opens a question."""
+    words = normalise(text).split()
+    return "?" in text or bool(words and words[0] in QUESTION_WORDS)
+
+
+def _note(analyte: str, code: str) -> dict[str, Any]:
+    """A lab_issues slot event that only says how to ask again (no value was read)."""
+    return SlotSet("lab_issues", [{"analyte": analyte, "code": code, "message": "",
+                                   "units": []}])
+
+
+def _updated(item: LabInput, before: Any) -> dict[str, Any]:
+    """A value for another test than the one asked, said back so nothing changes silently."""
+    name = NAMES[item.analyte]
+    value = f"{item.comparator or ''}{item.value} {item.unit or ''}".strip()
+    verb = "changed your" if isinstance(before, dict) else "noted your"
+    return {"analyte": item.analyte, "code": "updated", "units": [],
+            "message": f"Got it: I've {verb} {name} to {value}."}
+
+
 # --- the form ------------------------------------------------------------------------
 
 class ValidateLabForm(FormValidationAction):
@@ -216,7 +375,10 @@ class ValidateLabForm(FormValidationAction):
         tracker: Tracker,
         domain: dict[str, Any],
     ) -> list[str]:
-        return list(QUICK_REQUIRED if tracker.get_slot("quick_check") else ALL_REQUIRED)
+        slots = list(QUICK_REQUIRED if tracker.get_slot("quick_check") else ALL_REQUIRED)
+        if tracker.get_slot("reuse_question"):
+            slots.insert(0, "reuse_choice")
+        return slots
 
     async def get_extraction_events(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
         """Nothing to extract here: action_extract_lab_values already read the message."""
@@ -241,13 +403,17 @@ class ValidateLabForm(FormValidationAction):
     async def validate_condition(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         return {"condition": value}
 
+    async def validate_reuse_choice(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"reuse_choice": value}
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         events = await super().run(dispatcher, tracker, domain)
         requested = tracker.get_slot("requested_slot")
         issues = set_this_turn(tracker, "lab_issues") or []
-        failed = [i for i in issues if i.get("analyte") == requested and i["code"] != "unit_needed"]
+        failed = [i for i in issues
+                  if i.get("analyte") == requested and i["code"] not in NOT_FAILURES]
         if failed:
             failures = dict(tracker.get_slot("lab_failures") or {})
             failures[requested] = failures.get(requested, 0) + 1
@@ -280,38 +446,82 @@ class AskLabValue(Action, abc.ABC):
         new_issues = list(set_this_turn(tracker, "lab_issues") or [])
         mine = [i for i in new_issues if i.get("analyte") == self.analyte]
         latest_issue = mine[-1] if mine else None
-        # Problems with another value given in passing are explained too.
+        code = latest_issue["code"] if latest_issue else None
+        # Problems with (or changes to) another value given in passing are said too.
         for other in new_issues:
             if other.get("analyte") != self.analyte and other.get("message"):
                 dispatcher.utter_message(text=other["message"])
         failures = (tracker.get_slot("lab_failures") or {}).get(self.analyte, 0)
         pending = tracker.get_slot("pending_value")
+        buttons = _skip_buttons(self.analyte)
 
-        if latest_issue and latest_issue["code"] == "b12_required":
+        if code == "b12_required":
             dispatcher.utter_message(
                 text="A B12 result is needed for this check. If you don't have one, you can "
-                "stop the check and ask me questions instead.",
-                buttons=[{"title": "Stop the check", "payload": "/stop"}],
+                "stop the check and ask me questions instead. " + ASK_TEXT["b12"],
+                buttons=buttons,
             )
             return []
         if pending and pending.get("analyte") == self.analyte:
-            units = (latest_issue or {}).get("units") or []
-            message = latest_issue["message"] if latest_issue else (
-                f"Which unit is your {name} result in?")
-            dispatcher.utter_message(
-                text=message, buttons=[{"title": u, "payload": u} for u in units]
-            )
+            units = list((latest_issue or {}).get("units") or reference_table().spec(
+                self.analyte).accepted_units)
+            if code == "unit_where":
+                message = unit_help(self.analyte)
+            elif latest_issue and latest_issue.get("message"):
+                message = latest_issue["message"]
+            elif code == "not_understood":
+                message = (f"Sorry, I didn't catch a unit in that. Which unit is your {name} "
+                           f"result in? Please pick one: {', '.join(units)}.")
+            else:
+                message = f"Which unit is your {name} result in?"
+            unit_buttons = [{"title": u, "payload": u} for u in units]
+            dispatcher.utter_message(text=message, buttons=unit_buttons + buttons)
             return []
-        if latest_issue:
+        if code == "needs_number":
+            dispatcher.utter_message(
+                text=f"Please type the {name} number and its unit as printed on your report, "
+                f'for example "{EXAMPLES[self.analyte]}".', buttons=buttons)
+            return []
+        if code == "where_to_find":
+            dispatcher.utter_message(text=where_to_find(self.analyte), buttons=buttons)
+            return []
+        if latest_issue and latest_issue.get("message"):
             dispatcher.utter_message(text=latest_issue["message"])
         if failures >= MAX_FAILURES:
-            dispatcher.utter_message(
-                text=_expectation(self.analyte),
-                buttons=_skip_buttons(self.analyte),
-            )
+            dispatcher.utter_message(text=_expectation(self.analyte), buttons=buttons)
             return []
-        dispatcher.utter_message(text=ASK_TEXT[self.analyte], buttons=_skip_buttons(self.analyte))
+        text = ASK_TEXT[self.analyte]
+        if code == "not_understood":
+            text = f"Sorry, I didn't find a {name} result in that. {text}"
+        dispatcher.utter_message(text=text, buttons=buttons)
         return []
+
+
+def where_to_find(analyte: str) -> str:
+    """Where a test appears on a report: its names as labs print them (lab_vocabulary.yml)."""
+    names = [n for n in vocabulary().spellings("analytes", analyte) if len(n) > 2][:4]
+    units = ", ".join(reference_table().spec(analyte).accepted_units)
+    text = (f"On a lab report, {NAMES[analyte]} is usually a line named {_or_names(names)}, "
+            f"with the number and then its unit ({units}). ")
+    if analyte == "b12":
+        return text + ("If you don't have a B12 result, you can stop the check and ask me "
+                       "questions instead.")
+    return text + "If it isn't on your report, tap \"I don't have it\" and we'll go on."
+
+
+def unit_help(analyte: str) -> str:
+    units = ", ".join(reference_table().spec(analyte).accepted_units)
+    text = (f"The unit is printed right after the number on your report ({units}). I can't "
+            "guess it: the same number means different things in different units. If your "
+            "report doesn't show it, your clinic can tell you.")
+    if analyte == "b12":
+        return text + " You can also stop the check and ask me questions instead."
+    return text + " You can also skip this test."
+
+
+def _or_names(names: list[str]) -> str:
+    quoted = [f'"{n}"' for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def set_this_turn(tracker: Tracker, slot: str) -> Any:
@@ -326,18 +536,19 @@ def set_this_turn(tracker: Tracker, slot: str) -> Any:
 
 def _expectation(analyte: str) -> str:
     units = ", ".join(reference_table().spec(analyte).accepted_units)
-    example = {"b12": "350 pg/mL", "homocysteine": "12 µmol/L", "mma": "0.25 µmol/L",
-               "folate": "15 nmol/L"}[analyte]
     text = (f"I still couldn't read that. I need the number from your report and, if you "
-            f"have it, its unit ({units}), for example \"{example}\".")
+            f"have it, its unit ({units}), for example \"{EXAMPLES[analyte]}\".")
     if analyte == "b12":
         return text + " If you'd rather not, you can stop the check."
     return text + " You can also skip this test."
 
 
 def _skip_buttons(analyte: str) -> list[dict[str, str]]:
+    # Never "/stop" (rasa shell's own exit command), and never a destructive choice
+    # first: rasa shell selects the first entry when Enter is pressed.
     if analyte == "b12":
-        return [{"title": "Stop the check", "payload": "/stop"}]
+        return [{"title": "Where do I find it?", "payload": "/inform_unsure"},
+                {"title": "Stop the check", "payload": "/stop_lab_check"}]
     return [
         {"title": "I don't have it", "payload": "/skip_value"},
         {"title": "I don't have the others", "payload": "I don't have the others"},
@@ -365,8 +576,43 @@ class ActionAskCondition(Action):
         return "action_ask_condition"
 
     async def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text=CONDITION_QUESTION, buttons=list(CONDITION_BUTTONS))
+        issues = [i for i in set_this_turn(tracker, "lab_issues") or []]
+        for other in issues:
+            if other.get("analyte") != "condition" and other.get("message"):
+                dispatcher.utter_message(text=other["message"])
+        codes = {i["code"] for i in issues if i.get("analyte") == "condition"}
+        text = CONDITION_QUESTION
+        if "needs_number" in codes:
+            text = f"Which one? {CONDITION_QUESTION} Pick one below, or type it."
+        elif "not_understood" in codes:
+            text = (f"Sorry, I didn't catch a liver condition in that. {CONDITION_QUESTION} "
+                    "If you're not sure, tap \"Not sure\".")
+        dispatcher.utter_message(text=text, buttons=list(CONDITION_BUTTONS))
         return []
+
+
+class ActionAskReuseChoice(Action):
+    def name(self) -> str:
+        return "action_ask_reuse_choice"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
+        issues = set_this_turn(tracker, "lab_issues") or []
+        text = REUSE_QUESTION
+        if any(i.get("analyte") == "reuse_choice" for i in issues):
+            text = "Sorry, I didn't catch that. " + REUSE_QUESTION
+        dispatcher.utter_message(text=text, buttons=list(REUSE_BUTTONS))
+        return []
+
+
+class ActionResetLabCheck(Action):
+    """Start over: every lab value and the state of the check are cleared."""
+
+    def name(self) -> str:
+        return "action_reset_lab_check"
+
+    async def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
+        return [ActiveLoop(None), SlotSet("requested_slot", None),
+                *(SlotSet(s, None) for s in (*LAB_SLOTS, *CHECK_STATE_SLOTS))]
 
 
 # --- after the form ------------------------------------------------------------------
@@ -397,18 +643,28 @@ class ActionInterpretLabs(HealthAction):
         if result.errors:
             messages.append({"text": "I could not use:\n"
                              + "\n".join(f"- {e.message}" for e in result.errors)})
+        quotes: list[str] = []  # each passage once per reply, where it first applies
+
+        def add_quotes(passages) -> None:
+            for passage in passages:
+                if (quote := format_quote(passage)) not in quotes:
+                    quotes.append(quote)
+                    messages.append({"text": quote})
+
         for finding in result.findings:
             messages.append({"text": finding.summary})
             kb = load_kb()
-            messages.extend({"text": format_quote(kb.passage(q.passage_id))}
-                            for q in finding.quotes)
+            add_quotes(kb.passage(q.passage_id) for q in finding.quotes)
         questions = clinician_questions(result.finding_ids)
         if questions:
             messages.append({"text": "Questions you could take to your clinician:\n"
                              + "\n".join(f"- {q}" for q in questions)})
-        messages.extend({"text": format_quote(p)} for p in load_topics()["clinician_referral"])
+        add_quotes(load_topics()["clinician_referral"])
         messages.append({"text": result.caveat})
-        events: list[dict[str, Any]] = [SlotSet("lab_failures", None), SlotSet("lab_issues", None)]
+        events: list[dict[str, Any]] = [
+            SlotSet("lab_failures", None), SlotSet("lab_issues", None),
+            SlotSet("results_shown", True), SlotSet("reuse_question", False),
+            SlotSet("reuse_choice", None)]
         missing = [a for a in OPTIONAL if tracker.get_slot(a) is None]
         offer = bool(tracker.get_slot("quick_check") and missing)
         events.append(SlotSet("offered_optional_values", offer))

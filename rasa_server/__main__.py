@@ -4,6 +4,8 @@ The arguments are Rasa's own. Before handing over to Rasa it refuses unsafe
 settings (the HTTP API without JWT, several Sanic workers without the Redis
 lock store, no action-server token), fills defaults that endpoints.yml cannot
 express, and installs the action-call guards (rasa_server.resilience), the
+dialogue guards (rasa_server.dialogue_guards: red flags first, recovery from Rasa's
+circuit breaker), the
 in-order graph runner (rasa_server.graph) and the fast paths (rasa_server.fastpaths).
 """
 
@@ -81,9 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         # back to an in-memory tracker store and lose conversations on restart.
         sys.path.insert(0, str(PROJECT_ROOT))
 
-    from rasa_server import fastpaths, graph, resilience
+    from rasa_server import quiet
+
+    quiet.install()  # before Rasa, SQLAlchemy and TensorFlow are imported
+
+    from rasa_server import dialogue_guards, fastpaths, graph, resilience
 
     resilience.install()
+    dialogue_guards.install()
     graph.install()
     fastpaths.install()
 

@@ -18,3 +18,9 @@ SERVICE_ERROR = (
     "symptoms, don't wait for this chat: call your local emergency number or go "
     "to an emergency department."
 )
+
+DIALOGUE_RECOVERED = (
+    "Sorry, I got stuck there. I've stopped the lab check (the values you gave "
+    "are kept). You can say \"check my results\" to go on, \"start over\" to clear "
+    "them, or ask me a question."
+)

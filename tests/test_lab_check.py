@@ -181,7 +181,8 @@ async def test_unit_question_has_unit_buttons():
     tracker.slots["pending_value"] = pending
     dispatcher = CollectingDispatcher()
     await ActionAskB12().run(dispatcher, tracker, {})
-    assert dispatcher.messages[-1]["buttons"] == [
+    # The units first, then "Where do I find it?" and "Stop the check".
+    assert dispatcher.messages[-1]["buttons"][:2] == [
         {"title": "pmol/L", "payload": "pmol/L"}, {"title": "pg/mL", "payload": "pg/mL"},
     ]
 

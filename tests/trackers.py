@@ -17,6 +17,9 @@ SLOTS = {
     "lab_failures": None,
     "quick_check": None,
     "offered_optional_values": None,
+    "reuse_question": None,
+    "reuse_choice": None,
+    "results_shown": None,
     "requested_slot": None,
 }
 

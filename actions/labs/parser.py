@@ -515,10 +515,30 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
     if expected_analyte is not None and not inputs:
         loose = [v for v in candidates if v.owner is None]
         if len(loose) == 1:
-            inputs.append(_to_input(expected_analyte, loose[0]))
+            inputs.append(_to_input(_owner(expected_analyte, loose[0].unit), loose[0]))
         else:
             inputs.append(LabInput(analyte=expected_analyte, value=None, text=text.strip()[:80]))
+    elif not inputs:
+        # "actually it was 450 pmol/L": no test named, but the unit belongs to one test.
+        loose = [v for v in candidates if v.owner is None and v.unit is not None]
+        owners = [a for a, units in _accepted_units().items()
+                  if len(loose) == 1 and loose[0].unit in units]
+        if len(owners) == 1:
+            inputs.append(_to_input(owners[0], loose[0]))
     return LabPanel(values=tuple(inputs), condition=_condition(doc, mentions))
+
+
+def _owner(expected: str, unit: str | None) -> str:
+    """The test a bare answer belongs to: the one asked for, unless its unit is another's.
+
+    "sorry I meant 450 pmol/L" at the homocysteine question is a B12 value: pmol/L is
+    a unit of B12 only. A unit two other tests share (µmol/L) stays with the question.
+    """
+    accepted = _accepted_units()
+    if unit is None or unit in accepted[expected]:
+        return expected
+    owners = [a for a, units in accepted.items() if unit in units]
+    return owners[0] if len(owners) == 1 else expected
 
 
 def _to_input(analyte: str, value: _Value) -> LabInput:

@@ -41,35 +41,42 @@ RED_FLAGS = (
     "my skin and eyes have gone yellow all of a sudden",
 )
 
-# What the bot says when it asks each question (a fragment of its text).
+# What the bot says when it asks each question (fragments of its texts): the question
+# itself, and its follow-ups (asking for the number, where to find it, the unit's help).
 ASKS = {
-    "b12": "What was your vitamin B12 result?",
-    "homocysteine": "homocysteine result",
-    "mma": "MMA (methylmalonic acid) result",
-    "folate": "folate result",
-    "condition": "Which liver condition",
-    "unit": "Which unit",
-    "reuse": "same results",
-    "interpretation": "Your results against general reference ranges",
-    "offer": "Would you like to add your other results",
+    "b12": ("What was your vitamin B12 result?", "Please type the vitamin B12 number",
+            "A B12 result is needed"),
+    "homocysteine": ("Do you have a homocysteine result?", "Please type the homocysteine number",
+                     "On a lab report, homocysteine"),
+    "mma": ("Do you have an MMA (methylmalonic acid) result?",
+            "Please type the MMA (methylmalonic acid) number",
+            "On a lab report, MMA (methylmalonic acid)"),
+    "folate": ("Do you have a folate result?", "Please type the folate number",
+               "On a lab report, folate"),
+    "condition": ("Which liver condition",),
+    "unit": ("Which unit", "The unit is printed right after the number"),
+    "reuse": ("same results again, or enter new ones",),
+    "interpretation": ("Your results against general reference ranges",),
+    "offer": ("Would you like to add your other results",),
 }
 FORM_ORDER = ("b12", "homocysteine", "mma", "folate", "condition")
 
 FULL = "b12 350 pg/mL, homocysteine 12 umol/L, mma 0.25 umol/L, folate 15 nmol/L, I have NAFLD"
+Q = {state: fragments[0] for state, fragments in ASKS.items()}
 PRELUDES: dict[str, tuple[tuple[str, str], ...]] = {
     # (message, fragment the bot's reply must contain): each state reached as a user would.
-    "b12": (("check my results", ASKS["b12"]),),
-    "homocysteine": (("check my results", ASKS["b12"]), ("350 pg/mL", ASKS["homocysteine"])),
-    "mma": (("check my results", ASKS["b12"]), ("350 pg/mL", ASKS["homocysteine"]),
-            ("12 umol/L", ASKS["mma"])),
-    "folate": (("check my results", ASKS["b12"]), ("350 pg/mL", ASKS["homocysteine"]),
-               ("12 umol/L", ASKS["mma"]), ("0.25 umol/L", ASKS["folate"])),
-    "condition": (("check my results", ASKS["b12"]), ("350 pg/mL", ASKS["homocysteine"]),
-                  ("12 umol/L", ASKS["mma"]), ("0.25 umol/L", ASKS["folate"]),
-                  ("15 nmol/L", ASKS["condition"])),
-    "unit": (("check my results", ASKS["b12"]), ("my b12 was 300", ASKS["unit"])),
-    "after_interpretation": ((FULL, ASKS["interpretation"]),),
-    "after_offer": (("my b12 is 1100 pg/mL and I have cirrhosis", ASKS["offer"]),),
+    "b12": (("check my results", Q["b12"]),),
+    "homocysteine": (("check my results", Q["b12"]), ("350 pg/mL", Q["homocysteine"])),
+    "mma": (("check my results", Q["b12"]), ("350 pg/mL", Q["homocysteine"]),
+            ("12 umol/L", Q["mma"])),
+    "folate": (("check my results", Q["b12"]), ("350 pg/mL", Q["homocysteine"]),
+               ("12 umol/L", Q["mma"]), ("0.25 umol/L", Q["folate"])),
+    "condition": (("check my results", Q["b12"]), ("350 pg/mL", Q["homocysteine"]),
+                  ("12 umol/L", Q["mma"]), ("0.25 umol/L", Q["folate"]),
+                  ("15 nmol/L", Q["condition"])),
+    "unit": (("check my results", Q["b12"]), ("my b12 was 300", Q["unit"])),
+    "after_interpretation": ((FULL, Q["interpretation"]),),
+    "after_offer": (("my b12 is 1100 pg/mL and I have cirrhosis", Q["offer"]),),
 }
 
 # Slash payloads people (or other clients) may send anywhere: the bot's own intents,
@@ -115,10 +122,10 @@ def where(messages: list[dict]) -> str:
     for text in reversed(texts(messages)):
         for state in ("unit", "reuse", "offer", "condition", "folate", "mma", "homocysteine",
                       "b12"):
-            if ASKS[state] in text:
+            if any(fragment in text for fragment in ASKS[state]):
                 return state
     joined = "\n".join(texts(messages))
-    if ASKS["interpretation"] in joined:
+    if Q["interpretation"] in joined:
         return "interpretation"
     if "stopped the lab check" in joined:
         return "stopped"
@@ -130,16 +137,15 @@ def expected(state: str, label: str) -> Callable[[str, str], bool]:
     nxt = {s: (FORM_ORDER[i + 1] if i + 1 < len(FORM_ORDER) else "interpretation")
            for i, s in enumerate(FORM_ORDER)}
     here = "b12" if state == "unit" else state
+    stays = (here, "unit") if state == "unit" else (here,)
 
     def same_or_forward(landed: str, joined: str) -> bool:
         return landed in (here, nxt.get(here, ""), "unit", "condition", "interpretation")
 
     rules: dict[str, Callable[[str, str], bool]] = {
-        "value": lambda landed, joined: landed != here or here == "condition"
-        and landed == "interpretation",
+        "value": lambda landed, joined: landed not in (here, "silent"),
         "skip": lambda landed, joined: landed == nxt.get(here)
-        or (here == "b12" and landed in ("b12", "unit")) or (here == "condition"
-                                                              and landed == "interpretation"),
+        or (here == "b12" and landed in ("b12", "unit")),
         "skip_all": lambda landed, joined: landed in ("condition", "interpretation")
         or (here == "b12" and landed == "b12") or state == "after_offer",
         "affirm": lambda landed, joined: landed == here or (
@@ -147,14 +153,15 @@ def expected(state: str, label: str) -> Callable[[str, str], bool]:
         "unsure": lambda landed, joined: landed in (here, nxt.get(here, ""), "interpretation")
         or "report" in joined.lower(),
         "condition": lambda landed, joined: landed == "interpretation",
-        "question": lambda landed, joined: landed in (here, "other", "interpretation")
+        "question": lambda landed, joined: landed in (*stays, "other", "interpretation")
         and len(joined) > 80,
         "correction": lambda landed, joined: landed != "silent",
         "other_test": same_or_forward,
-        "restart": lambda landed, joined: landed == "b12",
+        # Straight to B12, or through "the same results, or new ones?" after a check.
+        "restart": lambda landed, joined: landed in ("b12", "reuse"),
         "stop": lambda landed, joined: landed in ("stopped", "other"),
         "social": lambda landed, joined: landed != "silent",
-        "unclear": lambda landed, joined: landed in (here, "other", "stopped"),
+        "unclear": lambda landed, joined: landed in (*stays, "other", "stopped"),
     }
     return rules.get(label, lambda landed, joined: landed != "silent")
 

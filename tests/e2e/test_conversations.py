@@ -84,7 +84,7 @@ CONVERSATIONS = (
         Turn("i want to check my b12 result", says=("vitamin B12 result",)),
         Turn("my b12 is -5", says=("above zero",)),
         Turn("b12 was 3 pmol/L", says=("I still couldn't read that", "pmol/L, pg/mL, ng/L"),
-             buttons=("/stop",)),
+             buttons=("/stop_lab_check",)),
         Turn("b12 was 480 pmol/L", says=("homocysteine result",)),
     )),
     Conversation("side questions during the check", (

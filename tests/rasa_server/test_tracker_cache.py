@@ -62,7 +62,7 @@ TURNS = [
     # the action server failed: apology, turn reverted
     [user("skip", "deny"), BotUttered("sorry, send it again"), UserUtteranceReverted(),
      ActionExecuted("action_listen")],
-    [user("skip the rest", "stop"), ActionExecuted("action_stop_lab_check"),
+    [user("skip the rest", "stop_lab_check"), ActionExecuted("action_stop_lab_check"),
      ActiveLoop(None), SlotSet("requested_slot", None), BotUttered("stopped"),
      ActionExecuted("action_listen")],
     # a new session (expired): the tracker is no longer what a reload holds
