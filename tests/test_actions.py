@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import REPHRASE, TOPIC_BUTTONS, ActionAnswerQuestion
@@ -27,12 +28,23 @@ async def test_session_start_sends_the_full_disclaimer_first():
     assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
 
 
-async def test_session_start_carries_slots_over():
+async def test_session_start_carries_slots_over_only_if_the_domain_says_so():
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(slots={"condition": "nash", "b12": None})
     events = await ActionSessionStart().run(dispatcher, tracker, DOMAIN)
     slot_events = [e for e in events if e["event"] == "slot"]
     assert [(e["name"], e["value"]) for e in slot_events] == [("condition", "nash")]
+
+
+async def test_lab_values_are_not_carried_into_a_new_session(project_root):
+    # Yesterday's values must not come back today, or for the next person on a shared
+    # computer: domain.yml turns carry-over off, and the session start obeys it.
+    domain = yaml.safe_load((project_root / "domain.yml").read_text(encoding="utf-8"))
+    assert domain["session_config"]["carry_over_slots_to_new_session"] is False
+    b12 = {"value": "350", "unit": "pg/mL", "comparator": None}
+    tracker = make_tracker(slots={"condition": "nash", "b12": b12, "results_shown": True})
+    events = await ActionSessionStart().run(CollectingDispatcher(), tracker, domain)
+    assert [e for e in events if e["event"] == "slot"] == []
 
 
 async def test_topic_intent_is_answered_with_curated_verbatim_quotes(kb, article_text):

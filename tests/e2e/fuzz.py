@@ -6,7 +6,8 @@ state over REST, then one reply is sent: the outsider-written replies in
 tests/data/conversation_replies.yml (tune and test halves), every button payload the
 bot offers there, and slash payloads. Each path then sends a red flag. A path fails on
 an empty reply, a message repeated within one turn, or a red flag without the urgent
-reply; the Rasa log must never say the circuit breaker tripped.
+reply, or a turn that breaks the disclaimer rules (tests/e2e/audit.py); the Rasa log
+must never say the circuit breaker tripped.
 
 Besides these hard checks, each reply's label (what a patient would expect) is compared
 with where the bot went: a figure reported per half, never tuned on the test half.
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from tests.e2e.audit import audit_turn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REPLIES_PATH = PROJECT_ROOT / "tests" / "data" / "conversation_replies.yml"
@@ -220,13 +223,15 @@ class Fuzzer:
         sender = f"fuzz-{uuid.uuid4().hex[:12]}"
         self.reach(path.state, sender)
         reply = self.send(sender, path.text)
-        outcome = Outcome(path, reply, check_turn(reply))
+        outcome = Outcome(path, reply, check_turn(reply) + audit_turn(texts(reply), False))
         outcome.landed = where(reply)
         if path.expect not in ("button", "slash"):
             outcome.met = expected(path.state, path.expect)(
                 outcome.landed, "\n".join(texts(reply)))
         flag = next(self.flags)
-        urgent_reply = "\n".join(texts(self.send(sender, flag)))
+        flagged = self.send(sender, flag)
+        urgent_reply = "\n".join(texts(flagged))
+        outcome.problems += [f"after {flag!r}: {p}" for p in audit_turn(texts(flagged), False)]
         if not any(u in urgent_reply for u in self.urgent):
             outcome.problems.append(f"no urgent reply to {flag!r} after this reply")
         return outcome
