@@ -11,6 +11,7 @@ from actions.health import HealthAction, HealthReply
 from actions.kb import KBError, QuestionError, load_kb
 from actions.kb.quotes import format_quote
 from actions.kb.topics import load_topics
+from actions.replies import reply_intent
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,16 @@ TOPIC_BUTTONS = (
     {"title": "Homocysteine", "payload": "/ask_homocysteine"},
     {"title": "Deficiency and the MMA test", "payload": "/ask_deficiency_mma"},
 )
+# "yes", "no", "not sure" with nothing to answer: a way forward, not a search.
+SHORT_REPLY_INTENTS = ("affirm", "deny", "inform_unsure", "skip_value")
+WHAT_NEXT = ("What would you like to do next? You can check lab results, enter new ones, or "
+             "ask me what the article says.")
+ANYTHING_ELSE = "OK. Is there anything else you would like to ask?"
+WHAT_NEXT_BUTTONS = (
+    {"title": "Check my results", "payload": "/request_lab_check"},
+    {"title": "New results", "payload": "/request_start_over"},
+    {"title": "Why can B12 read high in liver disease?", "payload": "/ask_b12_high_liver"},
+)
 # At most this many passages from a search, so an answer stays readable.
 MAX_SEARCH_QUOTES = 2
 
@@ -48,6 +59,11 @@ class ActionAnswerQuestion(HealthAction):
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         text = tracker.latest_message.get("text") or ""
+        if intent in SHORT_REPLY_INTENTS and (text.startswith("/") or reply_intent(text)):
+            # A short reply (knowledge/replies.yml or a button) outside any question.
+            if intent == "deny":
+                return HealthReply(({"text": ANYTHING_ELSE},))
+            return HealthReply(({"text": WHAT_NEXT, "buttons": list(WHAT_NEXT_BUTTONS)},))
         try:
             kb = load_kb()
             curated = load_topics().get(intent) if intent and intent.startswith("ask_") else None

@@ -162,3 +162,17 @@ def test_health_action_base_is_abstract_so_the_sdk_does_not_register_it():
     import inspect
 
     assert inspect.isabstract(HealthAction)
+
+
+@pytest.mark.parametrize("text,intent,expected", [
+    ("yes", "affirm", "What would you like to do next?"),
+    ("/inform_unsure", "inform_unsure", "What would you like to do next?"),
+    ("nope", "deny", "Is there anything else"),
+    # The intent model's guess on garbage is not a short reply: it gets the search,
+    # which says it did not understand.
+    ("qwzx blorf vvv", "inform_unsure", REPHRASE[:40]),
+])
+async def test_a_short_reply_outside_any_question_gets_a_way_forward(text, intent, expected):
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerQuestion().run(dispatcher, make_tracker(text, intent), {})
+    assert expected in "\n".join(m.get("text") or "" for m in dispatcher.messages)
