@@ -25,10 +25,9 @@ from actions.replies import normalise
 RESULT_QUESTION_INTENTS = ("ask_result_meaning", "ask_should_worry", "ask_symptoms")
 NO_RESULTS = ('You haven\'t given me any results in this conversation yet. Say "check my '
               'results" and I\'ll compare them with the general reference ranges.')
-NOT_A_VERDICT = ("I can't tell you whether your result is good or bad, or whether to worry: "
-                 "that needs your doctor, who knows your history and your full results. "
-                 "What I can show is how each value compares with the general reference "
-                 "ranges I use:")
+NO_VERDICT = ("I can't tell you whether your result is good or bad, or whether to worry: "
+              "that needs your doctor, who knows your history and your full results.")
+COMPARISON = "What I can show is how each value compares with the general reference ranges I use:"
 SYMPTOMS = ("The article I quote doesn't cover symptoms, so I can't say whether what you "
             "feel could be linked to your B12 or your liver. Please tell your doctor about "
             "your symptoms. If you feel very unwell, seek urgent medical care now.")
@@ -95,9 +94,9 @@ class ActionAnswerShouldWorry(HealthAction):
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
         lines, _ = _result_lines(tracker)
         if not lines:
-            return HealthReply(({"text": NOT_A_VERDICT.rsplit(" What I can", 1)[0]},
+            return HealthReply(({"text": NO_VERDICT},
                                 {"text": NO_RESULTS}, *_referral()))
-        return HealthReply(({"text": NOT_A_VERDICT + "\n" + "\n".join(lines)},
+        return HealthReply(({"text": f"{NO_VERDICT} {COMPARISON}\n" + "\n".join(lines)},
                             {"text": reference_table().caveat}, *_referral()))
 
 

@@ -130,7 +130,9 @@ def install() -> None:
 
     async def never_silent(self, output_channel, tracker):
         await prediction_loop(self, output_channel, tracker)
-        if self._should_handle_message(tracker) and tripped(self, tracker):
+        # A turn that ended listening did not trip (the usual case: no event scan).
+        if (tracker.latest_action_name != ACTION_LISTEN_NAME
+                and self._should_handle_message(tracker) and tripped(self, tracker)):
             await recover(self, output_channel, tracker)
 
     MessageProcessor._predict_next_with_tracker = guarded_predict
