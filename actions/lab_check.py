@@ -26,7 +26,6 @@ from actions.labs.interpret import evaluate
 from actions.labs.parser import parse_unit
 from actions.labs.reference import reference_table
 from actions.labs.report import TABLE_COLUMNS, describe_value, table_rows
-from actions.labs.vocabulary import vocabulary
 from actions.replies import normalise, reply_intent
 
 logger = logging.getLogger(__name__)
@@ -93,6 +92,11 @@ ASK_TEXT = {
     "folate": 'Do you have a folate result? Type the number and its unit, for example '
               '"15 nmol/L" or "7 ng/mL", or tell me you don\'t have it.',
 }
+# How reports name each test (each also a spelling the parser reads: lab_vocabulary.yml).
+REPORT_NAMES = {"b12": ("Vitamin B12", "Serum B12", "Cobalamin"),
+                "homocysteine": ("Homocysteine", "Total homocysteine", "Hcy"),
+                "mma": ("Methylmalonic acid", "MMA"),
+                "folate": ("Folate", "Serum folate", "Folic acid")}
 EXAMPLES = {"b12": "350 pg/mL", "homocysteine": "12 µmol/L", "mma": "0.25 µmol/L",
             "folate": "15 nmol/L"}
 REUSE_QUESTION = ("You have already checked results in this conversation. Would you like to "
@@ -498,8 +502,8 @@ class AskLabValue(Action, abc.ABC):
 
 
 def where_to_find(analyte: str) -> str:
-    """Where a test appears on a report: its names as labs print them (lab_vocabulary.yml)."""
-    names = [n for n in vocabulary().spellings("analytes", analyte) if len(n) > 2][:4]
+    """Where a test appears on a report: its names as labs print them."""
+    names = list(REPORT_NAMES[analyte])
     units = ", ".join(reference_table().spec(analyte).accepted_units)
     text = (f"On a lab report, {NAMES[analyte]} is usually a line named {_or_names(names)}, "
             f"with the number and then its unit ({units}). ")
@@ -576,7 +580,7 @@ class ActionAskCondition(Action):
         return "action_ask_condition"
 
     async def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
-        issues = [i for i in set_this_turn(tracker, "lab_issues") or []]
+        issues = list(set_this_turn(tracker, "lab_issues") or [])
         for other in issues:
             if other.get("analyte") != "condition" and other.get("message"):
                 dispatcher.utter_message(text=other["message"])

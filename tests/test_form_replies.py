@@ -226,3 +226,12 @@ async def test_validation_keeps_a_hint_so_the_form_never_rejects_an_answer():
                                          {"forms": {"lab_form": {"required_slots": []}}})
     slots = slot_events(events)
     assert slots["lab_issues"] == issues and slots["lab_failures"] == {"mma": 1}
+
+
+def test_the_report_names_shown_are_names_the_parser_reads():
+    from actions.lab_check import REPORT_NAMES
+    from actions.labs.vocabulary import vocabulary
+
+    for analyte, names in REPORT_NAMES.items():
+        spellings = vocabulary().spellings("analytes", analyte)
+        assert all(n.lower() in spellings for n in names), analyte
