@@ -26,7 +26,7 @@ def _texts() -> dict[str, str]:
     except (OSError, yaml.YAMLError) as exc:
         raise DisclaimerError(f"cannot read {DISCLAIMER_FILE}: {exc}") from exc
     texts = {}
-    for key in ("full", "short"):
+    for key in ("full", "short", "general"):
         text = data.get(key) if isinstance(data, dict) else None
         if not isinstance(text, str) or REQUIRED_PHRASE not in text:
             raise DisclaimerError(
@@ -44,3 +44,8 @@ def full_disclaimer() -> str:
 def short_disclaimer() -> str:
     """Appended to every reply that carries health information."""
     return _texts()["short"]
+
+
+def general_disclaimer() -> str:
+    """Closes the urgent-care reply: no mention of results or a routine visit."""
+    return _texts()["general"]

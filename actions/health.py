@@ -1,7 +1,9 @@
 """The disclaimer choke point: every action that shows health information derives
 from ``HealthAction``, whose ``run`` cannot be overridden and always ends the turn
 with the short disclaimer, and opens it with the full one if the conversation has
-not shown it yet (its session start failed, e.g. while the action server was down)."""
+not shown it yet (its session start failed, or the conversation opened with an urgent
+reply, which comes before any disclaimer). A question about a red-flag symptom gets the
+triage table's safety-net line after its answer."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
+from actions.safety import SAFETY_NET, messages, triage
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ class HealthAction(Action, abc.ABC):
         reply = await self.respond(tracker, domain)
         if not full_disclaimer_shown(tracker):
             dispatcher.utter_message(text=full_disclaimer())
-        for message in with_disclaimer(reply.messages):
+        body = reply.messages
+        if triage(tracker.latest_message.get("text") or "").level == SAFETY_NET:
+            # A question about a symptom: its answer, then one line on what to do if it
+            # is happening now (the urgent reply itself is for reports, not questions).
+            body = (*body, {"text": messages().safety_net})
+        for message in with_disclaimer(body):
             dispatcher.utter_message(**message)
         return list(reply.events)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import quote_messages
+from actions.disclaimer import general_disclaimer
 from actions.health import HealthAction, HealthReply
 from actions.kb.topics import load_topics
-from actions.safety import detect_red_flags, load_red_flags
+from actions.lab_check import slot_value
+from actions.labs import LabResult, parse
+from actions.labs.interpret import evaluate
+from actions.labs.reference import reference_table
+from actions.safety import CRISIS, messages, triage
 
 REFUSAL = (
     "I can't suggest a dose for you or tell you whether you have a deficiency: that "
@@ -19,21 +25,45 @@ REFUSAL = (
 )
 
 
-class ActionHandleRedFlag(HealthAction):
-    """Urgent-care advice and nothing else this turn; an active lab check is stopped."""
+def urgent_reply(text: str) -> str:
+    """The crisis reply alone, or the urgent reply with the general disclaimer.
+
+    Only the triage table decides (the NLU component sets report_red_flag from it), so
+    the crisis reply is never followed by a lab or results disclaimer.
+    """
+    texts = messages()
+    if triage(text).level == CRISIS:
+        return texts.crisis
+    return f"{texts.urgent}\n\n{general_disclaimer()}"
+
+
+def kept_lab_values(text: str) -> list[dict[str, Any]]:
+    """Lab values typed with the emergency, kept for later (not interpreted this turn)."""
+    panel = parse(text)
+    table = reference_table()
+    events = []
+    for item in panel.values:
+        if isinstance(evaluate(item, table), LabResult):
+            events.append(SlotSet(item.analyte, slot_value(item)))
+    if panel.condition != "unknown":
+        events.append(SlotSet("condition", panel.condition))
+    return events
+
+
+class ActionHandleRedFlag(Action):
+    """The urgent or crisis reply, first and alone this turn (not a HealthAction: no
+    opening or results disclaimer before or after it). An active lab check stops; the
+    values it collected and any typed with the emergency stay in their slots."""
 
     def name(self) -> str:
         return "action_handle_red_flag"
 
-    async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
-        rules = load_red_flags()
-        flags = detect_red_flags(tracker.latest_message.get("text") or "")
-        # The classifier may have chosen report_red_flag without the table: still urgent.
-        self_harm = any(f.self_harm for f in flags)
-        text = rules.self_harm_message if self_harm else rules.urgent_message
-        # Any lab check stops here; its values stay in their slots.
-        events = (ActiveLoop(None), SlotSet("requested_slot", None))
-        return HealthReply(({"text": text},), events)
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
+        dispatcher.utter_message(text=urgent_reply(text))
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *kept_lab_values(text)]
 
 
 class ActionRefusePersonalAdvice(HealthAction):

@@ -29,11 +29,11 @@ def preload() -> None:
     from actions.labs.findings import finding_catalogue
     from actions.labs.questions import load_questions
     from actions.labs.reference import reference_table
-    from actions.safety import load_red_flags
+    from actions.safety import load_triage_table
 
     load_kb()
     load_topics()
-    load_red_flags()
+    load_triage_table()
     reference_table()
     finding_catalogue()
     load_questions()

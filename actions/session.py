@@ -10,6 +10,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.disclaimer import full_disclaimer
 
+# Set by the Rasa server (rasa_server/dialogue_guards.py) in the session-start metadata
+# when the conversation's first message is an emergency: the urgent reply comes first,
+# and the first health reply after it opens with the full disclaimer (HealthAction).
+URGENT_FIRST = "b12_urgent_first"
+
 
 class ActionSessionStart(Action):
     def name(self) -> str:
@@ -29,6 +34,8 @@ class ActionSessionStart(Action):
         # logs before the action's events): tracker stores load a conversation
         # from its latest session start, and HealthAction checks that the
         # disclaimer is in it.
-        events.append(BotUttered(text=full_disclaimer()))
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        if not (isinstance(metadata, dict) and metadata.get(URGENT_FIRST)):
+            events.append(BotUttered(text=full_disclaimer()))
         events.append(ActionExecuted("action_listen"))
         return events

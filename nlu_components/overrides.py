@@ -39,10 +39,14 @@ class IntentOverride(GraphComponent, abc.ABC):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             name = self.intent_for(message.get(TEXT) or "")
-            if name is None:
-                continue
-            intent = {"name": name, "confidence": 1.0}
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != name]
-            message.set(INTENT, intent, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
+            if name is not None:
+                set_intent(message, name)
         return messages
+
+
+def set_intent(message: Message, name: str) -> None:
+    """``name`` at 1.0, first in the ranking."""
+    intent = {"name": name, "confidence": 1.0}
+    ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != name]
+    message.set(INTENT, intent, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+import logging
 
-from actions.safety import detect_red_flags
-from nlu_components.overrides import IntentOverride
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from actions.safety import triage
+from nlu_components.overrides import IntentOverride, set_intent
 
 RED_FLAG_INTENT = "report_red_flag"
+NO_INTENT = {"name": "out_of_scope", "confidence": 0.0}
+logger = logging.getLogger(__name__)
 
 
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
 class RedFlagClassifier(IntentOverride):
-    """Place last in the pipeline: a red-flag message gets ``report_red_flag`` at 1.0."""
+    """Place last in the pipeline: the triage table alone decides ``report_red_flag``.
+
+    A message triaged urgent or crisis gets it at 1.0; a message the model guessed as
+    ``report_red_flag`` that the table does not flag (a question about a symptom, a
+    negation, history) gets the model's next intent, so it is answered, not alarmed.
+    """
 
     def intent_for(self, text: str) -> str | None:
-        return RED_FLAG_INTENT if detect_red_flags(text) else None
+        return RED_FLAG_INTENT if triage(text).urgent else None
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            if self.intent_for(message.get(TEXT) or ""):
+                set_intent(message, RED_FLAG_INTENT)
+            elif (message.get(INTENT) or {}).get("name") == RED_FLAG_INTENT:
+                ranking = [r for r in message.get(INTENT_RANKING_KEY) or []
+                           if r.get("name") != RED_FLAG_INTENT]
+                fallback = dict(ranking[0]) if ranking else dict(NO_INTENT)
+                logger.info("report_red_flag guessed by the model, not by the triage "
+                            "table: %s instead", fallback["name"])
+                message.set(INTENT, fallback, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages

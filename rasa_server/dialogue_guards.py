@@ -1,10 +1,15 @@
 """Dialogue guarantees the policies alone cannot give (installed by the launcher).
 
 **Urgent first.** A message whose intent is ``report_red_flag`` (the RedFlagClassifier
-sets it from knowledge/red_flags.yml, whatever else the NLU thought) gets
+sets it from knowledge/triage.yml, whatever else the NLU thought) gets
 ``action_handle_red_flag`` as the turn's first action, decided here before any policy
 is asked: mid-form, after a fallback, in the unit question, anywhere. The rules in
 data/rules/safety.yml say the same for ``rasa test``; this makes it not depend on them.
+
+**Urgent before any disclaimer.** When a conversation's first message is an emergency,
+the session start is told so (``b12_urgent_first`` in its metadata) and leaves out the
+opening disclaimer: the urgent reply is the first thing the user reads; the full
+disclaimer opens the next health reply instead (actions/health.py).
 
 **No action twice in a row.** When no rule covers a message, RulePolicy predicts its
 core fallback action (ours answers from the article); nothing covers the state after it
@@ -23,6 +28,7 @@ a red-flag message still gets the urgent reply, and the turn ends with
 
 from __future__ import annotations
 
+import contextvars
 import logging
 
 from rasa.core.actions.action import action_for_name_or_text
@@ -37,6 +43,7 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 
+from actions.safety import triage
 from rasa_server.messages import DIALOGUE_RECOVERED
 
 logger = logging.getLogger(__name__)
@@ -48,6 +55,17 @@ REPEAT_GUARD_NAME = "RepeatGuard"
 # Slots of an unfinished question, cleared on recovery (the lab values stay).
 QUESTION_SLOTS = (REQUESTED_SLOT, "pending_value", "lab_failures", "lab_issues")
 _INSTALLED = "_b12_dialogue_guards"
+URGENT_FIRST = "b12_urgent_first"  # actions/session.py reads it
+# The text of the message being logged, for the session start that precedes its parsing.
+_PENDING_TEXT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "b12_pending_text", default=None)
+
+
+def session_metadata(metadata, text):
+    """The session-start metadata, marked when the first message is an emergency."""
+    if isinstance(text, str) and triage(text).urgent:
+        return {**(metadata or {}), URGENT_FIRST: True}
+    return metadata
 
 
 def first_action_of_turn(tracker) -> bool:
@@ -116,6 +134,19 @@ def install() -> None:
         return
     predict = MessageProcessor._predict_next_with_tracker
     prediction_loop = MessageProcessor._run_prediction_loop
+    log_message = MessageProcessor.log_message
+    update_session = MessageProcessor._update_tracker_session
+
+    async def logging_message(self, message, should_save_tracker=True):
+        token = _PENDING_TEXT.set(message.text)
+        try:
+            return await log_message(self, message, should_save_tracker)
+        finally:
+            _PENDING_TEXT.reset(token)
+
+    async def updating_session(self, tracker, output_channel, metadata=None):
+        metadata = session_metadata(metadata, _PENDING_TEXT.get())
+        await update_session(self, tracker, output_channel, metadata)
 
     def guarded_predict(self, tracker):
         if is_red_flag_turn(tracker) and RED_FLAG_ACTION in self.domain.action_names_or_texts:
@@ -137,4 +168,6 @@ def install() -> None:
 
     MessageProcessor._predict_next_with_tracker = guarded_predict
     MessageProcessor._run_prediction_loop = never_silent
+    MessageProcessor.log_message = logging_message
+    MessageProcessor._update_tracker_session = updating_session
     setattr(MessageProcessor, _INSTALLED, True)

@@ -32,10 +32,10 @@ def test_every_table_is_loaded_before_the_server_answers():
     from actions.labs.findings import finding_catalogue
     from actions.labs.questions import load_questions
     from actions.labs.reference import reference_table
-    from actions.safety import load_red_flags
+    from actions.safety import load_triage_table
     from actions.server import preload
 
-    loaders = (load_kb, load_red_flags, reference_table, finding_catalogue, load_questions)
+    loaders = (load_kb, load_triage_table, reference_table, finding_catalogue, load_questions)
     for loader in loaders:
         loader.cache_clear()
     preload()

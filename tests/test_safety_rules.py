@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.disclaimer import short_disclaimer
-from actions.safety import load_red_flags
+from actions.disclaimer import full_disclaimer, general_disclaimer, short_disclaimer
+from actions.safety import messages
 from actions.safety_rules import REFUSAL, ActionHandleRedFlag, ActionRefusePersonalAdvice
 from tests.trackers import make_tracker, slot_events
 
 
-async def test_red_flag_gets_the_urgent_message_and_nothing_else():
+async def test_red_flag_gets_the_urgent_message_and_the_general_disclaimer_only():
     dispatcher = CollectingDispatcher()
-    tracker = make_tracker("my b12 is 300 and i've been vomiting blood", "report_red_flag")
+    tracker = make_tracker("my b12 is 300 pmol/l and i've been vomiting blood",
+                           "report_red_flag")
     events = await ActionHandleRedFlag().run(dispatcher, tracker, {})
     assert [m["text"] for m in dispatcher.messages] == [
-        f"{load_red_flags().urgent_message}\n\n{short_disclaimer()}"
+        f"{messages().urgent}\n\n{general_disclaimer()}"
     ]
-    assert [e["event"] for e in events] == ["active_loop", "slot"]
+    # Nothing about results or the doctor's visit after urgent advice.
+    assert short_disclaimer() not in dispatcher.messages[0]["text"]
+    assert full_disclaimer() not in dispatcher.messages[0]["text"]
+    # The value typed with the emergency is kept for later, not interpreted now.
+    assert slot_events(events) == {"requested_slot": None,
+                                   "b12": {"value": "300", "unit": "pmol/L", "comparator": None}}
 
 
 async def test_red_flag_during_the_lab_check_stops_the_form():
@@ -29,17 +35,18 @@ async def test_red_flag_during_the_lab_check_stops_the_form():
     assert len(dispatcher.messages) == 1
 
 
-async def test_self_harm_gets_the_crisis_message():
+async def test_self_harm_gets_the_crisis_message_alone():
     dispatcher = CollectingDispatcher()
     tracker = make_tracker("i want to end my life", "report_red_flag")
     await ActionHandleRedFlag().run(dispatcher, tracker, {})
-    assert dispatcher.messages[0]["text"].startswith(load_red_flags().self_harm_message)
+    assert [m["text"] for m in dispatcher.messages] == [messages().crisis]
 
 
-async def test_classifier_intent_without_a_table_match_still_gets_urgent_advice():
+async def test_an_intent_without_a_table_match_still_gets_urgent_advice():
+    """Test stories may force the intent; the action never stays silent."""
     dispatcher = CollectingDispatcher()
     await ActionHandleRedFlag().run(dispatcher, make_tracker("i feel awful", "report_red_flag"), {})
-    assert load_red_flags().urgent_message in dispatcher.messages[0]["text"]
+    assert messages().urgent in dispatcher.messages[0]["text"]
 
 
 async def test_personal_advice_is_refused_with_the_articles_general_figures(kb):

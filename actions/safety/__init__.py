@@ -1,5 +1,16 @@
-"""Pure safety rules (no rasa imports): red-flag symptoms that need urgent care."""
+"""Red-flag triage: pure (no rasa import), shared by the NLU component and every reply path."""
 
-from actions.safety.red_flags import RedFlagMatch, detect_red_flags, load_red_flags
+from actions.safety.triage import (
+    CRISIS,
+    NONE,
+    SAFETY_NET,
+    URGENT,
+    Finding,
+    Triage,
+    load_triage_table,
+    messages,
+    triage,
+)
 
-__all__ = ["RedFlagMatch", "detect_red_flags", "load_red_flags"]
+__all__ = ["CRISIS", "NONE", "SAFETY_NET", "URGENT", "Finding", "Triage", "load_triage_table",
+           "messages", "triage"]

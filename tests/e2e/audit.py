@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from actions.disclaimer import full_disclaimer
-from actions.safety import load_red_flags
+from actions.safety import messages
 
 SHORT_PHRASE = "not medical advice"
 REASSURANCE = ("fine", "nothing to worry about", "no need to worry", "you're ok", "you are ok",
@@ -16,10 +16,10 @@ REASSURANCE = ("fine", "nothing to worry about", "no need to worry", "you're ok"
 def _health_markers() -> tuple[str, ...]:
     from actions.kb import load_kb
 
-    rules = load_red_flags()
+    texts = messages()
     passages = tuple(p.text for p in load_kb().passages)
     cells = tuple(c.text for p in load_kb().passages for c in p.cells if len(c.text) > 20)
-    return (*passages, *cells, rules.urgent_message[:60], rules.self_harm_message[:60],
+    return (*passages, *cells, texts.urgent[:60], texts.crisis[:60],
             "reference table:", "Laboratories set their own reference ranges")
 
 

@@ -257,16 +257,16 @@ def _main() -> None:  # pragma: no cover - a developer's command
     import argparse
     import tempfile
 
-    from actions.safety import load_red_flags
+    from actions.safety import messages
     from tests.e2e.stack import RasaStack
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state", action="append", help="only these states")
     parser.add_argument("--misses", choices=("tune", "test"), help="print this half's misses")
     args = parser.parse_args()
-    rules = load_red_flags()
+    texts = messages()
     with tempfile.TemporaryDirectory() as tmp, RasaStack(Path(tmp)).running() as stack:
-        fuzzer = Fuzzer(stack.send, (rules.urgent_message, rules.self_harm_message))
+        fuzzer = Fuzzer(stack.send, (texts.urgent, texts.crisis))
         fuzzer.discover_buttons()
         replies = load_replies()
         if args.state:

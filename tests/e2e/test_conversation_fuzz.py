@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.safety import load_red_flags
+from actions.safety import messages
 from tests.e2e.fuzz import BREAKER_LOG_LINE, Fuzzer, load_replies, paths, summary
 
 pytestmark = pytest.mark.e2e
@@ -20,10 +20,10 @@ MIN_PATHS = 500
 
 @pytest.fixture(scope="module")
 def outcomes(stack):
-    rules = load_red_flags()
+    texts = messages()
     log = stack.workdir / "rasa.log"
     start = log.stat().st_size
-    fuzzer = Fuzzer(stack.send, (rules.urgent_message, rules.self_harm_message))
+    fuzzer = Fuzzer(stack.send, (texts.urgent, texts.crisis))
     fuzzer.discover_buttons()
     results = [fuzzer.run(p) for p in paths(load_replies(), fuzzer.button_payloads)]
     with log.open("rb") as f:

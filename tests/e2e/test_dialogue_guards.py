@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.safety import load_red_flags
+from actions.safety import messages
 from rasa_server.messages import DIALOGUE_RECOVERED
 from tests.e2e.fuzz import BREAKER_LOG_LINE
 from tests.e2e.stack import RasaStack, joined
@@ -31,7 +31,7 @@ def test_a_tripped_breaker_is_told_once_and_the_next_messages_are_answered(fragi
     assert BREAKER_LOG_LINE in (stack.workdir / "rasa.log").read_text(errors="replace")
     assert tripped.count(DIALOGUE_RECOVERED) == 1
     urgent = joined(stack.send("trip", "I am vomiting blood"))
-    assert load_red_flags().urgent_message in urgent
+    assert messages().urgent in urgent
     assert "What would you like to do" in joined(stack.send("trip", "hello"))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from actions.safety import load_red_flags
+from actions.safety import messages
 from tests.web.test_widget import REPLY_TIMEOUT_MS, bot, open_chat, send
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +59,7 @@ def test_no_at_the_unit_question_then_a_red_flag_mid_form(real_site, page):
     says(page, "homocysteine result")
     send(page, "I am vomiting blood")
     expect(page.locator(".b12c-log")).to_contain_text(
-        load_red_flags().urgent_message[:60], timeout=REPLY_TIMEOUT_MS)
+        messages().urgent[:60], timeout=REPLY_TIMEOUT_MS)
     send(page, "hello")
     says(page, "What would you like to do")
 
