@@ -102,6 +102,7 @@ class TriageTable:
     ignore: tuple[tuple[str, ...], ...]
     question_words: frozenset[str]
     hypothetical: tuple[tuple[str, ...], ...]
+    conditional: tuple[tuple[str, ...], ...]
     personal: frozenset[str]
     negation: tuple[tuple[str, ...], ...]
     negation_reach: int
@@ -292,6 +293,7 @@ def _build(data: dict) -> TriageTable:
         ignore=ignore,
         question_words=_words(data["question_words"], "question_words"),
         hypothetical=_phrases(data["hypothetical"], "hypothetical"),
+        conditional=_phrases(data["conditional"], "conditional"),
         personal=_words(data["personal"], "personal"),
         negation=_phrases(data["negation"], "negation"),
         negation_reach=int(data["negation_reach"]),
@@ -448,6 +450,7 @@ class _Context:
         self.resolved = _find(w, lm, table.resolved)
         self.present = _find(w, lm, table.present)
         self.hypothetical = _find(w, lm, table.hypothetical)
+        self.conditional = _find(w, lm, table.conditional)
         self.mild = [end - 1 for _, end in _find(w, lm, table.mild)]
         this_year = date.today().year
         self.years = [i for i, word in enumerate(w) if i and w[i - 1] in ("in", "back")
@@ -485,6 +488,8 @@ class _Context:
         """A question or hypothetical about the symptom in general, not about someone."""
         r = self.reading
         members = [i for i, c in enumerate(r.clause) if c == clause]
+        if any(r.clause[s] == clause and s < start for s, _ in self.conditional):
+            return True  # "what should i do if i ever get a fever"
         if any(r.words[i] in self.table.personal or r.lemmas[i] in self.table.personal
                for i in members):
             return False
