@@ -9,11 +9,12 @@ only reads words (spelling tolerant), finds the table's flags and weighs their c
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,7 @@ PUNCTUATION = frozenset(".,;:!?\n")
 SENTENCE_END = frozenset(".!?\n")
 MANY = "#many"
 MAX_SPELLING_CACHE = 20_000
+MAX_SPLIT_LENGTH = 24  # longer "words" are not two words run together
 MANY_FROM = 8
 
 
@@ -120,6 +122,11 @@ class TriageTable:
     vocabulary: frozenset[str]
     lemmas: Mapping[str, str]
     english: frozenset[str]
+    # Built by _build from the lists above (see _Index).
+    index: _Index = field(compare=False, repr=False, default=None)
+    ignore_index: _Index = field(compare=False, repr=False, default=None)
+    # First letter -> the table's words, for spelling correction.
+    by_letter: Mapping[str, tuple[str, ...]] = field(compare=False, repr=False, default=None)
     # word -> its reading (_correction), filled as messages come; bounded.
     spelling: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False,
                                                  repr=False)
@@ -209,8 +216,10 @@ def _lemma_table() -> Mapping[str, str]:
     import spacy_lookups_data
     import srsly
 
+    from actions.spacy_model import LEMMA_FIXES
+
     folder = Path(spacy_lookups_data.__file__).parent / "data"
-    return srsly.read_gzip_json(folder / "en_lemma_lookup.json.gz")
+    return {**srsly.read_gzip_json(folder / "en_lemma_lookup.json.gz"), **LEMMA_FIXES}
 
 
 def read_triage_table(path: Path = TRIAGE_PATH) -> TriageTable:
@@ -286,7 +295,7 @@ def _build(data: dict) -> TriageTable:
     if clash:
         raise TriageTableError(f"ignore_phrases would disable flag phrases: {clash}")
     vocabulary = frozenset(w for p in flag_phrases for w in p if w.isalpha())
-    return TriageTable(
+    table = TriageTable(
         classes=classes,
         flags=tuple(flags),
         sources=sources,
@@ -312,6 +321,20 @@ def _build(data: dict) -> TriageTable:
         lemmas=_lemma_table(),
         english=_english_words(),
     )
+    lists: dict[object, tuple[tuple[str, ...], ...]] = {
+        key: getattr(table, key) for key in ("negation", "past", "resolved", "present",
+                                             "hypothetical", "conditional", "mild",
+                                             "clause_breaks")
+    }
+    for f, flag in enumerate(table.flags):
+        for g, group in enumerate(flag.groups):
+            lists[(f, g)] = group
+    letters: dict[str, list[str]] = {}
+    for word in sorted(vocabulary):
+        letters.setdefault(word[0], []).append(word)
+    return replace(table, index=_Index(lists, table.lemmas),
+                   ignore_index=_Index({"ignore": ignore}, table.lemmas, by_lemma=False),
+                   by_letter={k: tuple(v) for k, v in letters.items()})
 
 
 @lru_cache(maxsize=1)
@@ -324,6 +347,43 @@ def messages() -> Messages:
     return load_triage_table().messages()
 
 
+# ---------------------------------------------------------------------------- index
+
+
+class _Index:
+    """Every phrase of the named lists under its first word and its first lemma, so one
+    pass over a message finds all of them (a phrase matches on words or on lemmas)."""
+
+    def __init__(self, lists: Mapping[object, tuple[tuple[str, ...], ...]],
+                 lemmas: Mapping[str, str], by_lemma: bool = True) -> None:
+        keys: dict[tuple[str, ...], list[object]] = {}
+        for key, phrases in lists.items():
+            for phrase in phrases:
+                keys.setdefault(phrase, []).append(key)
+        self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], tuple]]] = {}
+        for phrase, owners in keys.items():
+            # Lemmas only for phrases in base form ("throw up" matches "threw up"); an
+            # inflected phrase is meant as written ("keeps fitting" is not "keep fit").
+            lemma_phrase = tuple(lemmas.get(w, w) for w in phrase)
+            if not by_lemma or lemma_phrase != phrase:
+                lemma_phrase = ()
+            entry = (phrase, lemma_phrase, tuple(owners))
+            for first in {phrase[0], *lemma_phrase[:1]}:
+                self.by_first.setdefault(first, []).append(entry)
+
+    def find(self, words: list[str], lemmas: list[str]) -> dict[object, list[tuple[int, int]]]:
+        """List key -> sorted (start, end) spans of its phrases in the message."""
+        found: dict[object, set[tuple[int, int]]] = {}
+        for i in range(len(words)):
+            for first in {words[i], lemmas[i]}:
+                for phrase, lemma_phrase, owners in self.by_first.get(first, ()):
+                    n = len(phrase)
+                    if tuple(words[i:i + n]) == phrase or tuple(lemmas[i:i + n]) == lemma_phrase:
+                        for key in owners:
+                            found.setdefault(key, set()).add((i, i + n))
+        return {key: sorted(spans) for key, spans in found.items()}
+
+
 # ------------------------------------------------------------------------- spelling
 
 
@@ -333,28 +393,26 @@ def _correction(word: str, table: TriageTable) -> tuple[str, ...]:
     Only words that are neither in the table nor English are touched, only towards
     words of the table, and only by one edit (two for long words), first letter kept.
     """
+    from rapidfuzz import process
     from rapidfuzz.distance import OSA
 
-    if not word.isalpha() or word in table.vocabulary or word in table.english:
+    if word in table.vocabulary or word in table.english:
         return (word,)
     if len(word) >= 3:
         limit = 1 if len(word) <= 6 else 2
-        best: tuple[int, str] | None = None
-        for candidate in sorted(table.vocabulary):
-            if candidate[0] != word[0] or abs(len(candidate) - len(word)) > limit:
-                continue
-            if len(word) == 3 and len(candidate) != 4:
-                continue  # three letters: only a dropped letter ("eys" -> "eyes")
-            distance = OSA.distance(word, candidate, score_cutoff=limit)
-            if distance <= limit and (best is None or distance < best[0]):
-                best = (distance, candidate)
+        candidates = [c for c in table.by_letter.get(word[0], ())
+                      if abs(len(c) - len(word)) <= limit and (len(word) > 3 or len(c) == 4)]
+        # Three letters: only a dropped letter ("eys" -> "eyes").
+        best = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=limit)
         if best is not None:
-            return (best[1],)
-    known = table.vocabulary | table.english
+            return (best[0],)
+    if len(word) > MAX_SPLIT_LENGTH:
+        return (word,)
+    vocabulary, english = table.vocabulary, table.english
     for cut in range(3, len(word) - 2):
         left, right = word[:cut], word[cut:]
-        if left in known and right in known and (
-            left in table.vocabulary or right in table.vocabulary
+        if (left in vocabulary and (right in vocabulary or right in english)) or (
+            right in vocabulary and left in english
         ):
             return (left, right)
     return (word,)
@@ -387,161 +445,144 @@ def read_words(text: str, table: TriageTable) -> tuple[list[str], list[str]]:
 # -------------------------------------------------------------------------- context
 
 
-def _starts(sequence: list[str], phrase: tuple[str, ...], i: int) -> bool:
-    return tuple(sequence[i:i + len(phrase)]) == phrase
-
-
-def _find(words: list[str], lemmas: list[str], phrases: Iterable[tuple[str, ...]]):
-    """(start, end) of every occurrence of any phrase, on words or on lemmas."""
-    out = []
-    for phrase in phrases:
-        first = phrase[0]
-        for i, (w, lemma) in enumerate(zip(words, lemmas, strict=True)):
-            if (w == first and _starts(words, phrase, i)) or (
-                lemma == first and _starts(lemmas, phrase, i)
-            ):
-                out.append((i, i + len(phrase)))
-    return out
-
-
-@dataclass
-class _Reading:
-    words: list[str]
-    lemmas: list[str]
-    clause: list[int]
-    sentence: list[int]
-
-
-def _segment(words: list[str], lemmas: list[str], table: TriageTable) -> _Reading:
-    breaks = {start for start, _ in _find(words, lemmas, table.clause_breaks)}
-    clause, sentence = [], []
-    c = s = 0
-    for i, word in enumerate(words):
-        if word in PUNCTUATION or i in breaks or (
-            word == "and" and i + 1 < len(words) and words[i + 1] in table.subjects
-        ):
-            c += 1
-        if i and words[i - 1] in SENTENCE_END:
-            s += 1
-        clause.append(c)
-        sentence.append(s)
-    return _Reading(words, lemmas, clause, sentence)
-
-
-def _blank(words: list[str], lemmas: list[str], table: TriageTable) -> None:
-    for start, end in _find(words, lemmas, table.ignore):
-        for i in range(start, end):
-            words[i] = lemmas[i] = "_"
-
-
-def _in_clause(reading: _Reading, spans, clause: int) -> bool:
-    return any(reading.clause[start] == clause for start, _ in spans)
-
-
 class _Context:
-    """Markers of one message, found once, asked per occurrence of a symptom."""
+    """One message: its clauses and sentences, and the markers in each, found once."""
 
-    def __init__(self, reading: _Reading, table: TriageTable) -> None:
-        w, lm = reading.words, reading.lemmas
-        self.reading = reading
-        self.table = table
-        self.negations = [end - 1 for _, end in _find(w, lm, table.negation)]
-        self.past = _find(w, lm, table.past)
-        self.resolved = _find(w, lm, table.resolved)
-        self.present = _find(w, lm, table.present)
-        self.hypothetical = _find(w, lm, table.hypothetical)
-        self.conditional = _find(w, lm, table.conditional)
-        self.mild = [end - 1 for _, end in _find(w, lm, table.mild)]
+    def __init__(self, words: list[str], lemmas: list[str], found: dict, table: TriageTable
+                 ) -> None:
+        self.words, self.lemmas, self.table = words, lemmas, table
+        breaks = {start for start, _ in found.get("clause_breaks", ())}
+        self.clause: list[int] = []
+        self.sentence: list[int] = []
+        c = s = 0
+        for i, word in enumerate(words):
+            if word in PUNCTUATION or i in breaks or (
+                word == "and" and i + 1 < len(words) and words[i + 1] in table.subjects
+            ):
+                c += 1
+            if i and words[i - 1] in SENTENCE_END:
+                s += 1
+            self.clause.append(c)
+            self.sentence.append(s)
+
+        def clauses(key: str) -> set[int]:
+            return {self.clause[start] for start, _ in found.get(key, ())}
+
+        self.present = clauses("present")
         this_year = date.today().year
-        self.years = [i for i, word in enumerate(w) if i and w[i - 1] in ("in", "back")
-                      and word.isdigit() and 1900 <= int(word) < this_year]
+        self.past = clauses("past") | {
+            self.clause[i] for i, word in enumerate(words)
+            if i and words[i - 1] in ("in", "back") and word.isdigit()
+            and 1900 <= int(word) < this_year}
+        self.resolved = {self.sentence[start] for start, _ in found.get("resolved", ())}
+        self.first_hypothetical = self._first(found.get("hypothetical", ()))
+        self.first_conditional = self._first(found.get("conditional", ()))
+        self.personal = {self.clause[i] for i, (w, lm) in enumerate(zip(words, lemmas,
+                                                                       strict=True))
+                         if w in table.personal or lm in table.personal}
+        self.asking = set()
+        first_word: dict[int, str] = {}
+        for i, word in enumerate(words):
+            if word in PUNCTUATION:
+                if word == "?" and i:
+                    self.asking.add(self.clause[i - 1])
+                continue
+            first_word.setdefault(self.clause[i], word)
+        self.asking |= {c for c, w in first_word.items() if w in table.question_words}
+        self.negations = sorted(end - 1 for _, end in found.get("negation", ()))
+        self.mild = sorted(end - 1 for _, end in found.get("mild", ()))
+        self._when: dict[int, str] = {}
+
+    def _first(self, spans) -> dict[int, int]:
+        first: dict[int, int] = {}
+        for start, _ in spans:
+            first.setdefault(self.clause[start], start)
+        return first
 
     def negated(self, start: int) -> bool:
         """A negation word shortly before, with no clause break, "and" or subject between."""
-        w = self.reading.words
-        for t in self.negations:
-            if start - self.table.negation_reach <= t < start and (
-                t + 1 >= len(w) or w[t + 1] not in self.table.pseudo_negation
+        w, table = self.words, self.table
+        first = bisect.bisect_left(self.negations, start - table.negation_reach)
+        for t in self.negations[first:bisect.bisect_left(self.negations, start)]:
+            if t + 1 < len(w) and w[t + 1] in table.pseudo_negation:
+                continue
+            if self.clause[t] == self.clause[start] and not any(
+                x in PUNCTUATION or x == "and" or x in table.subjects for x in w[t + 1:start]
             ):
-                between = w[t + 1:start]
-                if not any(x in PUNCTUATION or x == "and" or x in self.table.subjects
-                           for x in between) and (
-                    self.reading.clause[t] == self.reading.clause[start]
-                ):
-                    return True
+                return True
         return False
 
     def when(self, start: int) -> str:
         """PAST, QUESTION or PRESENT for a symptom starting at ``start``."""
-        r = self.reading
-        clause, sentence = r.clause[start], r.sentence[start]
-        now = _in_clause(r, self.present, clause)
-        if not now and (_in_clause(r, self.past, clause) or any(
-            r.clause[i] == clause for i in self.years
-        ) or any(r.sentence[s] == sentence for s, _ in self.resolved)):
+        if start not in self._when:
+            self._when[start] = self._judge(start)
+        return self._when[start]
+
+    def _judge(self, start: int) -> str:
+        clause = self.clause[start]
+        if clause in self.present:
+            return PRESENT
+        if clause in self.past or self.sentence[start] in self.resolved:
             return PAST
-        if self._general_question(start, clause) and not now:
+        if self.first_conditional.get(clause, start) < start:
+            return QUESTION  # "what should i do if i ever get a fever"
+        if clause in self.personal:
+            return PRESENT  # a question about someone is a report
+        if clause in self.asking or self.first_hypothetical.get(clause, start) < start:
             return QUESTION
         return PRESENT
 
-    def _general_question(self, start: int, clause: int) -> bool:
-        """A question or hypothetical about the symptom in general, not about someone."""
-        r = self.reading
-        members = [i for i, c in enumerate(r.clause) if c == clause]
-        if any(r.clause[s] == clause and s < start for s, _ in self.conditional):
-            return True  # "what should i do if i ever get a fever"
-        if any(r.words[i] in self.table.personal or r.lemmas[i] in self.table.personal
-               for i in members):
-            return False
-        words = [r.words[i] for i in members if r.words[i] not in PUNCTUATION]
-        asks = bool(words) and words[0] in self.table.question_words
-        ends = members[-1] + 1 < len(r.words) and r.words[members[-1] + 1] == "?"
-        hypothetical = any(r.clause[s] == clause and s < start for s, _ in self.hypothetical)
-        return asks or ends or hypothetical
-
     def mild_before(self, start: int) -> bool:
-        return any(start - 3 <= t < start and self.reading.clause[t] == self.reading.clause[start]
-                   for t in self.mild)
+        first = bisect.bisect_left(self.mild, start - 3)
+        return any(self.clause[t] == self.clause[start]
+                   for t in self.mild[first:bisect.bisect_left(self.mild, start)])
 
 
 # --------------------------------------------------------------------------- triage
 
 _RANK = {PRESENT: 0, QUESTION: 1, MILD: 1, PAST: 2}
+MAX_SPANS = 32  # per group: more occurrences of a symptom word add nothing
+MAX_COMBINATIONS = 256  # per flag, a bound on adversarial repetition
 
 
-def _occurrences(flag: Flag, reading: _Reading):
-    w, lm = reading.words, reading.lemmas
-    return [_find(w, lm, group) for group in flag.groups]
-
-
-def _finding(flag: Flag, reading: _Reading, context: _Context, table: TriageTable):
-    groups = _occurrences(flag, reading)
-    if not all(groups):
-        return None
-    groups = [[span for span in group if not context.negated(span[0])] for group in groups]
+def _finding(f: int, flag: Flag, found: dict, context: _Context, table: TriageTable):
+    groups = []
+    for g in range(len(flag.groups)):
+        spans = [s for s in found.get((f, g), ()) if not context.negated(s[0])][:MAX_SPANS]
+        if not spans:
+            return None
+        groups.append(spans)
+    klass = table.classes[flag.class_id]
     best: str | None = None
-    for combo in itertools.product(*groups):
-        anchor = combo[0][0]
-        if any(abs(span[0] - anchor) > flag.window for span in combo[1:]):
-            continue
-        if len({span[0] for span in combo}) < len(combo) or _overlap(combo):
+    tried = 0
+    for anchor_span in groups[0]:
+        anchor = anchor_span[0]
+        near = [[s for s in group if abs(s[0] - anchor) <= flag.window] for group in groups[1:]]
+        if not all(near):
             continue
         if flag.unless_clause and any(
-            reading.words[i] in flag.unless_clause
-            for i, c in enumerate(reading.clause) if c == reading.clause[anchor]
+            context.words[i] in flag.unless_clause
+            for i, c in enumerate(context.clause) if c == context.clause[anchor]
         ):
             continue
-        when = context.when(anchor)
-        klass = table.classes[flag.class_id]
-        if when == PRESENT and klass.class_id not in table.mild_exempt and any(
-            context.mild_before(span[0]) for span in combo
-        ):
-            when = MILD
-        if best is None or _RANK[when] < _RANK[best]:
-            best = when
+        for rest in itertools.product(*near):
+            tried += 1
+            if tried > MAX_COMBINATIONS:
+                break
+            combo = (anchor_span, *rest)
+            if _overlap(combo):
+                continue
+            when = context.when(anchor)
+            if when == PRESENT and klass.class_id not in table.mild_exempt and any(
+                context.mild_before(span[0]) for span in combo
+            ):
+                when = MILD
+            if best is None or _RANK[when] < _RANK[best]:
+                best = when
+            if best == PRESENT:
+                return Finding(flag.flag_id, klass.class_id, klass.label, klass.reply, best)
     if best is None:  # every combination negated, too far apart or excluded
         return None
-    klass = table.classes[flag.class_id]
     return Finding(flag.flag_id, klass.class_id, klass.label, klass.reply, best)
 
 
@@ -570,11 +611,15 @@ def _triage_cached(text: str) -> Triage:
 
 def _triage(text: str, table: TriageTable) -> Triage:
     words, lemmas = read_words(text, table)
-    _blank(words, lemmas, table)
-    reading = _segment(words, lemmas, table)
-    context = _Context(reading, table)
+    for spans in table.ignore_index.find(words, lemmas).values():
+        for start, end in spans:
+            for i in range(start, end):
+                words[i] = lemmas[i] = "_"
+    found = table.index.find(words, lemmas)
+    context = _Context(words, lemmas, found, table)
     findings = tuple(
-        f for f in (_finding(flag, reading, context, table) for flag in table.flags) if f
+        finding for f, flag in enumerate(table.flags)
+        if (finding := _finding(f, flag, found, context, table)) is not None
     )
     return Triage(_level(findings), findings)
 
