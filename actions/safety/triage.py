@@ -50,7 +50,7 @@ class Flag:
     class_id: str
     groups: tuple[tuple[tuple[str, ...], ...], ...]
     window: int
-    unless_clause: frozenset[str]
+    unless_clause: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def _build(data: dict) -> TriageTable:
         unless = row.get("unless_clause") or []
         flags.append(Flag(str(row["id"]), row["class"], tuple(groups),
                           int(row.get("window", 8)),
-                          _words(unless, f"{where}.unless_clause") if unless else frozenset()))
+                          _phrases(unless, f"{where}.unless_clause") if unless else ()))
     if not flags:
         raise TriageTableError("flags: none")
     ids = [f.flag_id for f in flags]
@@ -329,6 +329,8 @@ def _build(data: dict) -> TriageTable:
     for f, flag in enumerate(table.flags):
         for g, group in enumerate(flag.groups):
             lists[(f, g)] = group
+        if flag.unless_clause:
+            lists[("unless", f)] = flag.unless_clause
     letters: dict[str, list[str]] = {}
     for word in sorted(vocabulary):
         letters.setdefault(word[0], []).append(word)
@@ -560,10 +562,8 @@ def _finding(f: int, flag: Flag, found: dict, context: _Context, table: TriageTa
         near = [[s for s in group if abs(s[0] - anchor) <= flag.window] for group in groups[1:]]
         if not all(near):
             continue
-        if flag.unless_clause and any(
-            context.words[i] in flag.unless_clause
-            for i, c in enumerate(context.clause) if c == context.clause[anchor]
-        ):
+        if any(context.clause[start] == context.clause[anchor]
+               for start, _ in found.get(("unless", f), ())):
             continue
         for rest in itertools.product(*near):
             tried += 1
