@@ -146,7 +146,7 @@ def _number(value: str | None, default: str) -> str:
     """A configured number text, if it is one line of plain text; else the default."""
     if value is None:
         return default
-    value = " ".join(value.split())
+    value = value.strip()
     if not value or len(value) > MAX_NUMBER_TEXT or not value.isprintable() or "{" in value:
         raise TriageTableError(f"{ENV_EMERGENCY}/{ENV_CRISIS_LINE}: one line of at most "
                                f"{MAX_NUMBER_TEXT} characters, no braces")

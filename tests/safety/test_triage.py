@@ -1,0 +1,208 @@
+"""Red-flag triage: emergencies caught in any wording, context weighed, the table checked."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from actions.safety import CRISIS, NONE, SAFETY_NET, URGENT, load_triage_table, triage
+from actions.safety.triage import (
+    ENV_CRISIS_LINE,
+    ENV_EMERGENCY,
+    TRIAGE_PATH,
+    TriageTableError,
+    _correction,
+    _triage,
+    read_triage_table,
+)
+from tests.safety.redflag_sets import ordinary_messages, red_flag_examples
+
+ISSUE_CLASSES = {"gi_bleeding", "jaundice", "encephalopathy", "abdomen", "fever_cirrhosis",
+                 "neuro", "chest_breathing", "fainting", "self_harm", "overdose"}
+
+
+# --- the table -------------------------------------------------------------------------
+
+def test_every_class_the_issue_names_is_in_the_table_with_its_sources():
+    table = load_triage_table()
+    assert set(table.classes) == ISSUE_CLASSES
+    for klass in table.classes.values():
+        assert klass.sources and all(table.sources[s] for s in klass.sources)
+    assert {f.class_id for f in table.flags} == ISSUE_CLASSES  # every class can match
+    assert table.classes["self_harm"].reply == CRISIS
+
+
+def _broken(tmp_path, change) -> str:
+    data = yaml.safe_load(TRIAGE_PATH.read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "triage.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(TriageTableError) as error:
+        read_triage_table(path)
+    return str(error.value)
+
+
+def test_a_malformed_table_fails_at_load_naming_the_entry(tmp_path):
+    def unknown_concept(d):
+        d["flags"][0]["all_of"] = [["@nothing_like_this"]]
+
+    def unknown_class(d):
+        d["flags"][0]["class"] = "sore_toe"
+
+    def unsourced(d):
+        d["classes"]["neuro"]["sources"] = ["a_blog"]
+
+    def bare_no(d):  # YAML reads an unquoted no as false
+        d["negation"] = [False, "not"]
+
+    def silencing_ignore(d):
+        d["ignore_phrases"] = ["chest pains"]  # a phrase of the chest_direct flag
+
+    def no_number(d):
+        d["messages"]["urgent"] = "Please get help."
+
+    assert "@nothing_like_this" in _broken(tmp_path, unknown_concept)
+    assert "sore_toe" in _broken(tmp_path, unknown_class)
+    assert "classes.neuro" in _broken(tmp_path, unsourced)
+    assert "quote it" in _broken(tmp_path, bare_no)
+    assert "would disable" in _broken(tmp_path, silencing_ignore)
+    assert "{emergency}" in _broken(tmp_path, no_number)
+
+
+def test_the_numbers_are_configurable_per_deployment():
+    table = load_triage_table()
+    default = table.messages({})
+    assert "999 in the UK, 911 in the US, 112 in the EU" in default.urgent
+    assert "116 123" in default.crisis and "988" in default.crisis
+    local = table.messages({ENV_EMERGENCY: "112",
+                            ENV_CRISIS_LINE: "TelefonSeelsorge on 0800 111 0 111"})
+    assert "Please call 112 or go to the nearest emergency department" in local.urgent
+    assert "TelefonSeelsorge on 0800 111 0 111" in local.crisis and "112" in local.crisis
+    assert "call 112" in local.safety_net
+    for bad in ("", "999\nclick http://x", "{emergency}", "9" * 500):
+        with pytest.raises(TriageTableError):
+            table.messages({ENV_EMERGENCY: bad})
+
+
+# --- reading -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("word", "reading"),
+    [
+        ("fevr", ("fever",)),            # a letter missing
+        ("cirrhossis", ("cirrhosis",)),  # a letter doubled
+        ("hematemsis", ("hematemesis",)),
+        ("slurrred", ("slurred",)),
+        ("vomitting", ("vomitting",)),   # listed as typed
+        ("unconcious", ("unconscious",)),
+        ("eys", ("eyes",)),              # three letters: only a dropped letter
+        ("tummypain", ("tummy", "pain")),  # run together
+        ("swallowedall", ("swallowed", "all")),
+        ("fiver", ("fiver",)),           # an English word is never bent into a symptom
+        ("yes", ("yes",)),
+        ("homocysteine", ("homocysteine",)),
+        ("nafld", ("nafld",)),
+    ],
+)
+def test_spelling_is_corrected_towards_the_table_only(word, reading):
+    assert _correction(word, load_triage_table()) == reading
+
+
+# --- context ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        # present, of the user or of someone with them
+        ("i vomited blood this morning", URGENT),
+        ("my wife keeps nodding off and doesnt know what day it is", URGENT),
+        ("b12 is 150 and I keep tripping over my own feet", URGENT),
+        ("is it normal that my husband's eyes are yellow and he's hot?", URGENT),
+        # negated, including pseudo-negations that do not deny
+        ("no bleeding or anything, I only want to understand my B12", NONE),
+        ("no fever, no pain, just curious what mma means", NONE),
+        ("i havent stopped vomiting blood since last night", URGENT),
+        ("not sure if it matters but my poo is black and sticky", URGENT),
+        ("i dont know why, i just fainted", URGENT),
+        # history and resolved episodes
+        ("I was yellow as a newborn", NONE),
+        ("had a fall on the ice last winter, fine now", NONE),
+        ("my grandmother had a stroke years ago, does that affect my homocysteine", NONE),
+        ("years ago i had cirrhosis diagnosed and now im vomiting blood", URGENT),
+        ("i fainted years ago but today i fainted again", URGENT),
+        # a question about a symptom in general: answered, with the safety net
+        ("is homocysteine linked to strokes?", SAFETY_NET),
+        ("why do liver patients turn yellow?", SAFETY_NET),
+        ("what should i do if i ever get a fever with cirrhosis", SAFETY_NET),
+        ("can you overdose on b12", NONE),  # a vitamin, not an overdose emergency
+        ("does bismuth turn your poo dark?", NONE),
+        ("these numbers confuse me", NONE),
+        ("i'm really confused about what's right for me", NONE),
+        # mild
+        ("i feel a bit out of breath on the stairs sometimes", SAFETY_NET),
+        # self-harm is never downgraded, and never read as an overdose question
+        ("can low folate make you want to kill yourself", NONE),
+        ("sometimes i think about ending my life", CRISIS),
+        ("is it normal to feel like ending it all?", CRISIS),
+        ("i'm not suicidal, just tired of the tests", NONE),
+        ("my husband took too many painkillers on purpose", CRISIS),
+        ("accidentally took double my sleeping pills", URGENT),
+        ("i take 1000 mcg of b12 every day", NONE),
+        ("i took all my tablets this morning as usual", NONE),
+    ],
+)
+def test_context_decides_the_level(text, level):
+    assert triage(text).level == level, triage(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "there is blood in my sick", "blak tarry poo", "im vomitting bloood",
+        "my vom has dark bits like coffee in it", "my skin has turned yellow and i feel hot",
+        "my dad is yellow and confused", "he keeps falling asleep and makes no sense when he talks",
+        "my tummy is swollen and i have a high temperature", "cirrhosis and high fever",
+        "i have liver cirrhosis and chills", "my face has dropped on one side",
+        "her speech is slurred and she cant lift her arm", "he is having a fit",
+        "the numbness in my feet is spreading up my legs fast", "severe chest pian",
+        "i cant breath", "my mum collapsed", "he passed out and wont wake up",
+        "my speach is slured", "i think im having a stroke", "I overdosed",
+        "i took 16 paracetamol", "my daughter took an overdose",
+        "i have been saving up my pills to take them all at once",
+        "everyone would be better off if i was dead", "i dont want to live anymore",
+    ],
+)
+def test_emergencies_in_everyday_wording_and_misspelt_are_caught(text):
+    assert triage(text).urgent, triage(text)
+
+
+def test_every_red_flag_example_of_the_nlu_data_is_caught_by_the_table():
+    """The intent model's report_red_flag examples are regression cases of the table."""
+    examples = red_flag_examples()
+    assert len(examples) >= 60
+    missed = [t for t in examples if not triage(t).urgent]
+    assert missed == []
+
+
+def test_ordinary_messages_of_every_other_test_set_raise_no_alarm():
+    """NLU examples of every other intent, held-out messages, KB questions, lab messages
+    and conversation replies: none gets the urgent or crisis reply."""
+    texts = ordinary_messages()
+    assert len(texts) > 1400
+    alarmed = [t for t in texts if triage(t).urgent]
+    assert alarmed == []
+
+
+def test_the_verdict_is_deterministic_and_the_cache_changes_nothing():
+    table = load_triage_table()
+    for text in ("my dad is yellow and confused", "no fever", "is jaundice serious?"):
+        assert triage(text) == _triage(text, table) == _triage(text, table)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", None, 42, "x " * 2000, "a" * 5000, "blood vomit " * 400, "no " * 1500,
+     "\u0000\u200b", "🤢🩸"],
+)
+def test_any_input_gets_a_verdict(text):
+    assert triage(text).level in (NONE, URGENT, CRISIS, SAFETY_NET)
