@@ -16,7 +16,7 @@ from actions.lab_check import slot_value
 from actions.labs import LabResult, parse
 from actions.labs.interpret import evaluate
 from actions.labs.reference import reference_table
-from actions.safety import CRISIS, messages, triage
+from actions.safety import first_reply, messages
 
 REFUSAL = (
     "I can't suggest a dose for you or tell you whether you have a deficiency: that "
@@ -28,13 +28,10 @@ REFUSAL = (
 def urgent_reply(text: str) -> str:
     """The crisis reply alone, or the urgent reply with the general disclaimer.
 
-    Only the triage table decides (the NLU component sets report_red_flag from it), so
-    the crisis reply is never followed by a lab or results disclaimer.
+    The NLU component sets report_red_flag from the same table; a test story may force
+    the intent on other text, which still gets the urgent reply (never silence).
     """
-    texts = messages()
-    if triage(text).level == CRISIS:
-        return texts.crisis
-    return f"{texts.urgent}\n\n{general_disclaimer()}"
+    return first_reply(text) or f"{messages().urgent}\n\n{general_disclaimer()}"
 
 
 def kept_lab_values(text: str) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from actions.safety import first_reply
 from rasa_server.messages import SERVICE_ERROR
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,13 @@ def install_log_privacy() -> None:
     warnings.filterwarnings("ignore", message=_LEAKY_WARNING)
 
 
+def failed_turn_replies(text: str) -> list[str]:
+    """What a failed turn gets: an emergency still gets its urgent or crisis reply first
+    (same table, this process), then the service notice."""
+    urgent = first_reply(text)
+    return [urgent, SERVICE_ERROR] if urgent else [SERVICE_ERROR]
+
+
 async def say(message: Any, text: str, channel: str) -> None:
     """Send ``text`` to the sender of a Rasa ``UserMessage`` through its output channel."""
     try:
@@ -264,6 +272,7 @@ def guarded(
             await on_new_message(message)
         except Exception as exc:
             log_failed_turn(channel, exc)
-            await say(message, SERVICE_ERROR, channel)
+            for reply in failed_turn_replies(text):
+                await say(message, reply, channel)
 
     return handle

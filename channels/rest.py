@@ -46,13 +46,13 @@ from channels.limits import (
     RETRY_AFTER_S,
     TOO_LARGE_BODY,
     BadRequest,
+    failed_turn_replies,
     guarded,
     install_log_privacy,
     log_failed_turn,
     read_rest_request,
     refusal,
 )
-from rasa_server.messages import SERVICE_ERROR
 from rasa_server.readiness import readiness
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,9 @@ class RestInput(StockRestInput):
                                                  metadata=turn.metadata))
             except (Exception, asyncio.CancelledError) as exc:
                 log_failed_turn("rest", exc)
-                return response.json(bot_messages(turn.sender, SERVICE_ERROR), status=503,
+                replies = [m for text in failed_turn_replies(turn.text)
+                           for m in bot_messages(turn.sender, text)]
+                return response.json(replies, status=503,
                                      headers={"Retry-After": str(RETRY_AFTER_S)})
             return response.json(collector.messages)
 

@@ -37,6 +37,7 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection, RemoteAction
 from rasa.core.tracker_store import FailSafeTrackerStore
 from rasa.shared.core.events import (
+    ActiveLoop,
     BotUttered,
     FollowupAction,
     UserUtteranceReverted,
@@ -45,6 +46,7 @@ from rasa.shared.core.events import (
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
+from actions.safety import first_reply
 from rasa_server.messages import ACTIONS_UNAVAILABLE
 from rasa_server.rawhttp import RawClient
 
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 ACTION_TIMEOUT_S = 5.0
 NOTICE_KEY = "service_notice"
+RED_FLAG_ACTION = "action_handle_red_flag"
 _INSTALLED = "_b12_guarded"
 # Turns (sender, time of the user's message) in which a remote call failed. The
 # slot-extraction call cannot carry the apology (Rasa keeps only its SlotSet
@@ -97,6 +100,15 @@ def apology_events(tracker) -> list:
         return undo_turn
     return [BotUttered(ACTIONS_UNAVAILABLE, metadata={NOTICE_KEY: "actions_unavailable"}),
             *undo_turn]
+
+
+def urgent_fallback_events(tracker) -> list:
+    """The urgent or crisis reply when action_handle_red_flag cannot be called."""
+    text = first_reply(tracker.latest_message.text if tracker.latest_message else "")
+    if text is None:  # the intent was forced without a table match (test stories)
+        return apology_events(tracker)
+    return [BotUttered(text, metadata={NOTICE_KEY: "urgent_fallback"}), ActiveLoop(None),
+            FollowupAction("action_listen")]
 
 
 class ResponseChecker:
@@ -315,6 +327,10 @@ def install(timeout_s: float = ACTION_TIMEOUT_S) -> None:
                 # with the message's own turn, which fails the same way.
                 # HealthAction shows the full disclaimer once the server is back.
                 return []
+            if self.name() == RED_FLAG_ACTION:
+                # An emergency is answered even without the action server: the same
+                # text from the same table, in this process.
+                return urgent_fallback_events(tracker)
             return apology_events(tracker)
 
     failsafe_init = FailSafeTrackerStore.__init__

@@ -7,10 +7,11 @@ from actions.safety.triage import (
     URGENT,
     Finding,
     Triage,
+    first_reply,
     load_triage_table,
     messages,
     triage,
 )
 
-__all__ = ["CRISIS", "NONE", "SAFETY_NET", "URGENT", "Finding", "Triage", "load_triage_table",
-           "messages", "triage"]
+__all__ = ["CRISIS", "NONE", "SAFETY_NET", "URGENT", "Finding", "Triage", "first_reply",
+           "load_triage_table", "messages", "triage"]

@@ -349,6 +349,23 @@ def messages() -> Messages:
     return load_triage_table().messages()
 
 
+def first_reply(text: object) -> str | None:
+    """What must come first this turn, alone: the crisis reply, or the urgent reply with
+    the general disclaimer (never the results disclaimer); None when neither applies.
+
+    The one place every path takes it from: the action server's red-flag action, and the
+    Rasa server and the channels when that action or the whole turn fails.
+    """
+    from actions.disclaimer import general_disclaimer
+
+    verdict = triage(text)
+    if verdict.level == CRISIS:
+        return messages().crisis
+    if verdict.level == URGENT:
+        return f"{messages().urgent}\n\n{general_disclaimer()}"
+    return None
+
+
 # ---------------------------------------------------------------------------- index
 
 

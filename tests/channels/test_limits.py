@@ -19,6 +19,7 @@ import pytest
 from sanic import Sanic
 from sqlalchemy.exc import OperationalError
 
+from actions.safety import first_reply
 from channels.limits import (
     EMPTY,
     MAX_BODY_BYTES,
@@ -217,6 +218,11 @@ async def test_guarded_turns_refuse_answer_and_fail_kindly(caplog):
             assert message.output_channel.sent == [("p1", expected)]
     assert reached == ["hi", f"fail {SECRET_TEXT}"]
     assert "test: the turn failed with sqlalchemy.exc.OperationalError" in caplog.text
+    # A failed turn that was an emergency still gets the urgent reply, first.
+    emergency = Message("fail: i am vomiting blood")
+    await handle(emergency)
+    assert emergency.output_channel.sent == [
+        ("p1", first_reply("fail: i am vomiting blood")), ("p1", SERVICE_ERROR)]
     assert "quokkazebra" not in caplog.text
 
 
@@ -256,6 +262,11 @@ async def test_rest_answers_a_failed_turn_with_503_and_logs_its_type_only(caplog
                 assert reply.status == 503
                 assert reply.headers["Retry-After"] == str(RETRY_AFTER_S)
                 assert await reply.json() == [{"recipient_id": "p1", "text": SERVICE_ERROR}]
+            async with client.post(url, json={"sender": "p1", "message": "i passed out"}) as reply:
+                assert reply.status == 503
+                assert await reply.json() == [
+                    {"recipient_id": "p1", "text": first_reply("i passed out")},
+                    {"recipient_id": "p1", "text": SERVICE_ERROR}]
             # Streaming: the apology is the one line, and the stream ends.
             async with client.post(url + "?stream=true",
                                    json={"sender": "p1", "message": SECRET_TEXT},
@@ -265,7 +276,7 @@ async def test_rest_answers_a_failed_turn_with_503_and_logs_its_type_only(caplog
                 assert [line for line in lines if line] == [
                     f'{{"recipient_id": "p1", "text": "{SERVICE_ERROR}"}}']
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 2
+    assert len(errors) == 3
     assert all(r.getMessage() == "rest: the turn failed with sqlalchemy.exc.OperationalError; "
                "the person was asked to try again" and not r.exc_info for r in errors)
     assert "quokkazebra" not in caplog.text and "INSERT" not in caplog.text

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from actions.disclaimer import full_disclaimer, short_disclaimer
+from actions.safety import first_reply, messages
 from rasa_server.messages import ACTIONS_UNAVAILABLE
 from tests.e2e.stack import joined
 
@@ -38,6 +39,11 @@ def test_action_server_down_apology_within_2s_then_recovery(stack, report_figure
         first, elapsed_new = timed_send(stack, newcomer, "hi")
         assert [m.get("text") for m in first] == [ACTIONS_UNAVAILABLE]
         assert elapsed_new < 2.0
+        # An emergency is still answered, by the Rasa server from the same table.
+        urgent = [m.get("text") for m in stack.send(sender, "my husband just collapsed")]
+        assert urgent == [first_reply("my husband just collapsed")]
+        crisis = [m.get("text") for m in stack.send("fault-crisis", "i want to end my life")]
+        assert crisis == [messages().crisis]
         report_figure(f"apology with the action server down: {elapsed * 1000:.0f} ms "
                       f"(mid-form), {elapsed_new * 1000:.0f} ms (new conversation)")
     finally:
