@@ -36,7 +36,12 @@ PUNCTUATION = frozenset(".,;:!?\n")
 SENTENCE_END = frozenset(".!?\n")
 MANY = "#many"
 MAX_SPELLING_CACHE = 20_000
-MAX_SPLIT_LENGTH = 24  # longer "words" are not two words run together
+MAX_SPLIT_LENGTH = 64  # longer "words" are not words run together
+MAX_PART_LENGTH = 20
+# The only one- and two-letter words a run-together message is split into.
+SHORT_WORDS = frozenset({"i", "a", "im", "my", "me", "is", "it", "in", "on", "up", "of", "to",
+                         "so", "no", "he", "go", "do", "an", "at", "or", "as", "be", "by", "we",
+                         "us", "am", "ok", "rn"})
 MANY_FROM = 8
 
 
@@ -106,6 +111,8 @@ class TriageTable:
     hypothetical: tuple[tuple[str, ...], ...]
     conditional: tuple[tuple[str, ...], ...]
     personal: frozenset[str]
+    not_personal_after: frozenset[str]
+    deixis: tuple[tuple[str, ...], ...]
     negation: tuple[tuple[str, ...], ...]
     negation_reach: int
     past: tuple[tuple[str, ...], ...]
@@ -304,6 +311,8 @@ def _build(data: dict) -> TriageTable:
         hypothetical=_phrases(data["hypothetical"], "hypothetical"),
         conditional=_phrases(data["conditional"], "conditional"),
         personal=_words(data["personal"], "personal"),
+        not_personal_after=_words(data["not_personal_after"], "not_personal_after"),
+        deixis=_phrases(data["deixis"], "deixis"),
         negation=_phrases(data["negation"], "negation"),
         negation_reach=int(data["negation_reach"]),
         past=_phrases(data["past"], "past"),
@@ -324,7 +333,7 @@ def _build(data: dict) -> TriageTable:
     lists: dict[object, tuple[tuple[str, ...], ...]] = {
         key: getattr(table, key) for key in ("negation", "past", "resolved", "present",
                                              "hypothetical", "conditional", "mild",
-                                             "clause_breaks")
+                                             "clause_breaks", "deixis")
     }
     for f, flag in enumerate(table.flags):
         for g, group in enumerate(flag.groups):
@@ -425,22 +434,48 @@ def _correction(word: str, table: TriageTable) -> tuple[str, ...]:
         best = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=limit)
         if best is not None:
             return (best[0],)
-    if len(word) > MAX_SPLIT_LENGTH:
-        return (word,)
-    vocabulary, english = table.vocabulary, table.english
-    for cut in range(3, len(word) - 2):
-        left, right = word[:cut], word[cut:]
-        if (left in vocabulary and (right in vocabulary or right in english)) or (
-            right in vocabulary and left in english
-        ):
-            return (left, right)
-    return (word,)
+    return _run_together(word, table) or (word,)
+
+
+def _run_together(word: str, table: TriageTable) -> tuple[str, ...] | None:
+    """Words typed without spaces ("chestpainsobadcantbreathe"): the split into the
+    fewest known words, at least one of them the table's; None if there is none."""
+    n = len(word)
+    if n < 6 or n > MAX_SPLIT_LENGTH:
+        return None
+    best: list[tuple[str, ...] | None] = [None] * (n + 1)
+    best[0] = ()
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for j in range(i + 1, min(n, i + MAX_PART_LENGTH) + 1):
+            part = word[i:j]
+            known = part in table.vocabulary or (
+                part in table.english if len(part) >= 3 else part in SHORT_WORDS)
+            if known and (best[j] is None or len(best[i]) + 1 < len(best[j])):
+                best[j] = (*best[i], part)
+    parts = best[n]
+    if parts and len(parts) > 1 and any(p in table.vocabulary for p in parts):
+        return parts
+    return None
+
+
+def _pieces(raw: list[str]) -> list[str]:
+    """Letters and digits apart when a word is stuck to a number ("cirrhosisfever39"),
+    but lab names as typed ("b12", "38c")."""
+    out = []
+    for token in raw:
+        if token.isalpha() or token.isdigit() or not re.search(r"[a-z]{5}", token):
+            out.append(token)
+        else:
+            out.extend(re.findall(r"[a-z]+|[0-9]+(?:\.[0-9]+)?", token))
+    return out
 
 
 def read_words(text: str, table: TriageTable) -> tuple[list[str], list[str]]:
     """The message's tokens, spelling corrected, and their lemmas (counts of pills marked)."""
     words: list[str] = []
-    for token in tokens(text[:MAX_TEXT_CHARS]):
+    for token in _pieces(tokens(text[:MAX_TEXT_CHARS])):
         if not token.isalpha():
             words.append(token)
             continue
@@ -496,9 +531,13 @@ class _Context:
         self.resolved = {self.sentence[start] for start, _ in found.get("resolved", ())}
         self.first_hypothetical = self._first(found.get("hypothetical", ()))
         self.first_conditional = self._first(found.get("conditional", ()))
+        # Someone is there: "my wife", "he", "this fast" (not "my b12", "my results").
         self.personal = {self.clause[i] for i, (w, lm) in enumerate(zip(words, lemmas,
                                                                        strict=True))
-                         if w in table.personal or lm in table.personal}
+                         if (w in table.personal or lm in table.personal)
+                         and not (i + 1 < len(words)
+                                  and words[i + 1] in table.not_personal_after)}
+        self.personal |= clauses("deixis")
         self.asking = set()
         first_word: dict[int, str] = {}
         for i, word in enumerate(words):
@@ -519,16 +558,33 @@ class _Context:
         return first
 
     def negated(self, start: int) -> bool:
-        """A negation word shortly before, with no clause break, "and" or subject between."""
+        """A negation word shortly before, with no clause break, "and" or subject between;
+        in a list ("no bleeding, black stools or vomiting") it reaches twice as far."""
         w, table = self.words, self.table
-        first = bisect.bisect_left(self.negations, start - table.negation_reach)
+        reach = table.negation_reach
+        first = bisect.bisect_left(self.negations, start - 2 * reach - 2)
         for t in self.negations[first:bisect.bisect_left(self.negations, start)]:
             if t + 1 < len(w) and w[t + 1] in table.pseudo_negation:
                 continue
-            if self.clause[t] == self.clause[start] and not any(
-                x in PUNCTUATION or x == "and" or x in table.subjects for x in w[t + 1:start]
-            ):
+            between = w[t + 1:start]
+            if any(x in table.subjects or x == "and" or (x in PUNCTUATION and x != ",")
+                   for x in between):
+                continue
+            words_between = [x for x in between if x != ","]
+            if "," not in between and len(words_between) < reach:
                 return True
+            if self._listed(t, start) and len(words_between) < 2 * reach:
+                return True
+        return False
+
+    def _listed(self, trigger: int, start: int) -> bool:
+        """An enumeration: "or"/"nor" between the negation and the end of its clause."""
+        w = self.words
+        for x in w[trigger + 1:]:
+            if x in ("or", "nor"):
+                return True
+            if (x in PUNCTUATION and x != ",") or x in self.table.subjects or x == "and":
+                return False
         return False
 
     def when(self, start: int) -> str:
