@@ -49,7 +49,7 @@ def tune_cases() -> list[Case]:
     return cases
 
 
-def test_half() -> list[Case]:
+def held_out_cases() -> list[Case]:
     return eval_cases("red_flag_eval_fresh.yml", "test")
 
 
