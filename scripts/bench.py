@@ -1,4 +1,4 @@
-"""`make bench`: micro-benchmarks of the knowledge base (and the lab engine when present).
+"""`make bench`: micro-benchmarks of the knowledge base, the lab engine and the triage.
 
 Each figure is measured in fresh processes where start-up matters, so no warm
 cache flatters it. Prints a markdown report and writes it to var/bench.md.
@@ -83,11 +83,39 @@ def bench_labs() -> dict[str, float] | None:
     return labs_bench.run()
 
 
+def bench_triage() -> dict[str, float]:
+    """Red-flag triage per message (uncached: every message is new to the table), over
+    every outsider set and the project's other test messages, plus a worst case."""
+    from actions.safety.triage import _triage, load_triage_table
+    from tests.safety.redflag_sets import every_case, ordinary_messages
+
+    table = load_triage_table()
+    texts = [*ordinary_messages(), *(c.text for c in every_case())]
+    for text in texts:  # the spelling cache fills as it would in a running server
+        _triage(text, table)
+    samples = []
+    for _ in range(3):
+        for text in texts:
+            t0 = time.perf_counter()
+            _triage(text, table)
+            samples.append((time.perf_counter() - t0) * 1000)
+    worst = "vomit blood, " * 150  # 2,000 characters of symptom words
+    t0 = time.perf_counter()
+    _triage(worst, table)
+    return {
+        "triage_ms_p50": percentile(samples, 50),
+        "triage_ms_p99": percentile(samples, 99),
+        "triage_messages": float(len(samples)),
+        "triage_worst_case_2000_chars_ms": (time.perf_counter() - t0) * 1000,
+    }
+
+
 TARGETS = {
     "kb_load_ms_median": ("<=", 300.0),
     "kb_query_ms_p99": ("<=", 2.0),
     "labs_parse_interpret_p99_ms": ("<=", 5.0),
     "labs_messages_per_s": (">=", 5000.0),
+    "triage_ms_p99": ("<=", 2.0),
 }
 
 
@@ -122,6 +150,7 @@ def main() -> int:
     labs = bench_labs()
     if labs:
         figures.update(labs)
+    figures.update(bench_triage())
     text = report(figures)
     print(text)
     out = PROJECT_ROOT / "var" / "bench.md"

@@ -40,6 +40,17 @@ def eval_cases(name: str, half: str) -> list[Case]:
             for r in data[half]]
 
 
+def every_case() -> list[Case]:
+    """Every message of every red-flag set, both halves (for benchmarks, not scores)."""
+    cases = []
+    for path in sorted(DATA.glob("red_flag_*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for half in ("tune", "test"):
+            if half in data:
+                cases += eval_cases(path.name, half)
+    return cases
+
+
 def tune_cases() -> list[Case]:
     cases = [*eval_cases("red_flag_eval.yml", "tune"), *eval_cases("red_flag_eval.yml", "test"),
              *eval_cases("red_flag_eval_fresh.yml", "tune")]

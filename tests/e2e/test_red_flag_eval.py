@@ -1,0 +1,61 @@
+"""The held-out red-flag set over REST against the real servers: every urgent message gets
+the urgent or crisis reply first and alone, every calm one gets its answer.
+
+Each message opens its own conversation, as a patient's first message would (the hardest
+case: the urgent reply must come before the opening disclaimer).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from actions.disclaimer import full_disclaimer, general_disclaimer
+from actions.safety import messages
+from tests.safety.redflag_sets import held_out_cases, meets_targets, score, summary
+
+pytestmark = pytest.mark.e2e
+
+
+def verdict(texts: list[str]) -> str:
+    """'urgent', 'crisis', or 'answered' (anything else that says something)."""
+    replies = messages()
+    if texts[:1] == [replies.crisis]:
+        return "crisis"
+    if texts[:1] == [f"{replies.urgent}\n\n{general_disclaimer()}"]:
+        return "urgent"
+    return "answered" if any(t.strip() for t in texts) else "silent"
+
+
+def test_held_out_red_flags_over_rest(stack, report_figure):
+    cases = held_out_cases()
+    replies = messages()
+    hits, misplaced = [], []
+    for number, case in enumerate(cases):
+        texts = [m.get("text") or "" for m in stack.send(f"redflag-{number}", case.text)]
+        landed = verdict(texts)
+        if case.urgent:
+            hits.append(landed in ("urgent", "crisis"))
+            if landed in ("urgent", "crisis") and len(texts) != 1:
+                misplaced.append((case.text, texts))  # something else in the urgent turn
+        else:
+            joined = "\n".join(texts)
+            hits.append(landed == "answered" and replies.urgent not in joined
+                        and replies.crisis not in joined)
+            if landed == "answered" and not joined.startswith(full_disclaimer()):
+                misplaced.append((case.text, texts))  # a calm first turn opens as usual
+    scores = score(cases, hits)
+    for line in summary(scores, cases):
+        report_figure(f"red-flag triage over REST, held-out half: {line}")
+    assert misplaced == []
+    misses = [(c.klass, c.text) for c, hit in zip(cases, hits, strict=True) if not hit]
+    assert meets_targets(scores) == [], misses
+
+
+def test_an_emergency_inside_the_lab_check_keeps_the_values(stack):
+    sender = "redflag-form"
+    stack.send(sender, "can you check my results")
+    texts = [m.get("text") for m in stack.send(sender, "b12 300 pmol/l and my dad just collapsed")]
+    assert texts == [f"{messages().urgent}\n\n{general_disclaimer()}"]
+    # The value typed with the emergency was kept: the check goes on from it.
+    later = "\n".join(m.get("text") or "" for m in stack.send(sender, "check my results"))
+    assert "vitamin B12 result?" not in later
