@@ -126,6 +126,7 @@ class TriageTable:
     count_verbs: frozenset[str]
     count_units: frozenset[str]
     templates: Mapping[str, str]
+    model_backup_confidence: float
     vocabulary: frozenset[str]
     lemmas: Mapping[str, str]
     english: frozenset[str]
@@ -245,6 +246,12 @@ def read_triage_table(path: Path = TRIAGE_PATH) -> TriageTable:
         raise TriageTableError(f"{path}: missing or malformed entry ({exc!r})") from None
 
 
+def _confidence(value: object) -> float:
+    if not isinstance(value, int | float) or not 0.5 <= float(value) <= 1.0:
+        raise TriageTableError("model_backup_confidence: a number from 0.5 to 1.0")
+    return float(value)
+
+
 def _build(data: dict) -> TriageTable:
     sources = {str(k): str(v).strip() for k, v in (data.get("sources") or {}).items()}
     if not sources:
@@ -326,6 +333,7 @@ def _build(data: dict) -> TriageTable:
         count_verbs=_words(data["count_verbs"], "count_verbs"),
         count_units=_words(data["count_units"], "count_units"),
         templates=templates,
+        model_backup_confidence=_confidence(data.get("model_backup_confidence", 1.0)),
         vocabulary=vocabulary,
         lemmas=_lemma_table(),
         english=_english_words(),
@@ -422,7 +430,7 @@ def _correction(word: str, table: TriageTable) -> tuple[str, ...]:
     words of the table, and only by one edit (two for long words), first letter kept.
     """
     from rapidfuzz import process
-    from rapidfuzz.distance import OSA
+    from rapidfuzz.distance import OSA, JaroWinkler
 
     if word in table.vocabulary or word in table.english:
         return (word,)
@@ -431,9 +439,14 @@ def _correction(word: str, table: TriageTable) -> tuple[str, ...]:
         candidates = [c for c in table.by_letter.get(word[0], ())
                       if abs(len(c) - len(word)) <= limit and (len(word) > 3 or len(c) == 4)]
         # Three letters: only a dropped letter ("eys" -> "eyes").
-        best = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=limit)
-        if best is not None:
-            return (best[0],)
+        found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit,
+                                limit=None)
+        if found:
+            # The fewest edits; among equals the one sharing the longest start with the
+            # word ("pucked" -> "puked", not "picked"), then the first alphabetically.
+            fewest = min(distance for _, distance, _ in found)
+            ties = [c for c, distance, _ in found if distance == fewest]
+            return (max(ties, key=lambda c: JaroWinkler.similarity(word, c)),)
     return _run_together(word, table) or (word,)
 
 

@@ -32,11 +32,10 @@ def urgent_problems(texts: list[str]) -> list[str]:
     """The urgent and crisis replies come first and alone (the urgent one with the
     general disclaimer only, the crisis one with nothing)."""
     replies = messages()
-    urgent = f"{replies.urgent}\n\n{general_disclaimer()}"
-    joined = "\n".join(texts)
-    if replies.crisis in joined and texts != [replies.crisis]:
+    joined = "\n\n".join(texts)  # Rasa's output channels split a text at blank lines
+    if replies.crisis in joined and joined != replies.crisis:
         return ["the crisis reply is not alone in its turn"]
-    if replies.urgent in joined and texts != [urgent]:
+    if replies.urgent in joined and joined != f"{replies.urgent}\n\n{general_disclaimer()}":
         return ["the urgent reply is not first and alone (with the general disclaimer)"]
     return []
 

@@ -19,11 +19,14 @@ pytestmark = pytest.mark.e2e
 def verdict(texts: list[str]) -> str:
     """'urgent', 'crisis', or 'answered' (anything else that says something)."""
     replies = messages()
-    if texts[:1] == [replies.crisis]:
+    joined = "\n\n".join(texts)  # Rasa's output channels split a text at blank lines
+    if joined == replies.crisis:
         return "crisis"
-    if texts[:1] == [f"{replies.urgent}\n\n{general_disclaimer()}"]:
+    if joined == f"{replies.urgent}\n\n{general_disclaimer()}":
         return "urgent"
-    return "answered" if any(t.strip() for t in texts) else "silent"
+    if joined.startswith((replies.crisis, replies.urgent)):
+        return "urgent, not alone"
+    return "answered" if joined.strip() else "silent"
 
 
 def test_held_out_red_flags_over_rest(stack, report_figure):
@@ -35,7 +38,7 @@ def test_held_out_red_flags_over_rest(stack, report_figure):
         landed = verdict(texts)
         if case.urgent:
             hits.append(landed in ("urgent", "crisis"))
-            if landed in ("urgent", "crisis") and len(texts) != 1:
+            if landed == "urgent, not alone":
                 misplaced.append((case.text, texts))  # something else in the urgent turn
         else:
             joined = "\n".join(texts)
@@ -47,15 +50,15 @@ def test_held_out_red_flags_over_rest(stack, report_figure):
     for line in summary(scores, cases):
         report_figure(f"red-flag triage over REST, held-out half: {line}")
     assert misplaced == []
-    misses = [(c.klass, c.text) for c, hit in zip(cases, hits, strict=True) if not hit]
-    assert meets_targets(scores) == [], misses
+    # Counts only: the held-out texts stay unseen, so the half stays held out.
+    assert meets_targets(scores) == []
 
 
 def test_an_emergency_inside_the_lab_check_keeps_the_values(stack):
     sender = "redflag-form"
     stack.send(sender, "can you check my results")
     texts = [m.get("text") for m in stack.send(sender, "b12 300 pmol/l and my dad just collapsed")]
-    assert texts == [f"{messages().urgent}\n\n{general_disclaimer()}"]
+    assert texts == [messages().urgent, general_disclaimer()]
     # The value typed with the emergency was kept: the check goes on from it.
     later = "\n".join(m.get("text") or "" for m in stack.send(sender, "check my results"))
     assert "vitamin B12 result?" not in later

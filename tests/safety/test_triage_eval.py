@@ -21,5 +21,5 @@ def test_the_untouched_test_half_meets_the_bar(report_figure):
     scores = score(cases, hits)
     for line in summary(scores, cases):
         report_figure(f"red-flag triage, test half (table alone): {line}")
-    misses = [(c.klass, c.text) for c, hit in zip(cases, hits, strict=True) if not hit]
-    assert meets_targets(scores) == [], misses
+    # Counts only: the held-out texts stay unseen, so the half stays held out.
+    assert meets_targets(scores) == []
