@@ -124,6 +124,7 @@ class TriageTable:
     subjects: frozenset[str]
     pseudo_negation: frozenset[str]
     count_verbs: frozenset[str]
+    count_nouns: frozenset[str]
     count_units: frozenset[str]
     templates: Mapping[str, str]
     model_backup_confidence: float
@@ -331,6 +332,7 @@ def _build(data: dict) -> TriageTable:
         subjects=_words(data["clause_subjects"], "clause_subjects"),
         pseudo_negation=_words(data["pseudo_negation"], "pseudo_negation"),
         count_verbs=_words(data["count_verbs"], "count_verbs"),
+        count_nouns=_words(data["count_nouns"], "count_nouns"),
         count_units=_words(data["count_units"], "count_units"),
         templates=templates,
         model_backup_confidence=_confidence(data.get("model_backup_confidence", 1.0)),
@@ -501,8 +503,9 @@ def read_words(text: str, table: TriageTable) -> tuple[list[str], list[str]]:
     lemmas = []
     for i, word in enumerate(words):
         lemma = table.lemmas.get(word, word)
-        if word.isdigit() and int(word) >= MANY_FROM and any(
-            w in table.count_verbs for w in words[max(0, i - 2):i]
+        if word.isdigit() and int(word) >= MANY_FROM and (
+            any(w in table.count_verbs for w in words[max(0, i - 2):i])
+            or any(w in table.count_nouns for w in words[i + 1:i + 3])
         ) and (i + 1 >= len(words) or words[i + 1] not in table.count_units):
             lemma = MANY
         lemmas.append(lemma)
