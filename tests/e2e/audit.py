@@ -71,7 +71,7 @@ class ConversationAudit:
         urgent_turn = joined.startswith(replies.urgent) or joined.startswith(replies.crisis)
         if self.turns == 0 and urgent_turn:
             self.opening_owed = True
-        elif self.opening_owed and carries_health_information(texts):
+        elif self.opening_owed and not urgent_turn and carries_health_information(texts):
             if not joined.startswith(full_disclaimer()):
                 problems.append("the deferred full disclaimer does not open the first "
                                 "health reply after the urgent one")

@@ -37,7 +37,8 @@ def choose(child, option_index: int) -> None:
 
 
 def test_rasa_shell_greeting_lab_check_and_question(tmp_path):
-    stack = RasaStack(tmp_path)
+    # A deployment's own emergency number (README, "Safety rules") reaches the shell too.
+    stack = RasaStack(tmp_path, env={"B12_EMERGENCY_NUMBER": "112"})
     stack.start_actions()
     child = pexpect.spawn(
         RASA_COMMAND[0],
@@ -65,6 +66,10 @@ def test_rasa_shell_greeting_lab_check_and_question(tmp_path):
         child.sendline("what is homocysteine")
         child.expect("B12 is essential for converting homocysteine into methionine.")
         child.expect("not medical advice")
+        child.expect("Your input ->")
+        child.sendline("my husbands face has dropped on one side and he cant lift his arm")
+        child.expect("Please call 112 or go to the nearest emergency department")
+        child.expect("General information only, not medical advice.")
         child.expect("Your input ->")
         child.sendline("/stop")
         child.expect(pexpect.EOF, timeout=60)
