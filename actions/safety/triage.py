@@ -113,6 +113,7 @@ class TriageTable:
     personal: frozenset[str]
     not_personal_after: frozenset[str]
     deixis: tuple[tuple[str, ...], ...]
+    deixis_message: tuple[tuple[str, ...], ...]
     negation: tuple[tuple[str, ...], ...]
     negation_reach: int
     past: tuple[tuple[str, ...], ...]
@@ -171,6 +172,7 @@ def normalise(text: str) -> str:
     text = re.sub(r"[\u2018\u2019\u02bc`\u00b4]", "'", text)
     text = re.sub(r"\bod\s*'\s*d\b|\bod'ed\b", "overdosed", text)
     text = text.replace("'", "")
+    text = re.sub(r"\s[-\u2013\u2014]+\s|[\u2013\u2014]", " ; ", text)  # a dash between clauses
     return re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)
 
 
@@ -321,6 +323,7 @@ def _build(data: dict) -> TriageTable:
         personal=_words(data["personal"], "personal"),
         not_personal_after=_words(data["not_personal_after"], "not_personal_after"),
         deixis=_phrases(data["deixis"], "deixis"),
+        deixis_message=_phrases(data["deixis_message"], "deixis_message"),
         negation=_phrases(data["negation"], "negation"),
         negation_reach=int(data["negation_reach"]),
         past=_phrases(data["past"], "past"),
@@ -343,7 +346,7 @@ def _build(data: dict) -> TriageTable:
     lists: dict[object, tuple[tuple[str, ...], ...]] = {
         key: getattr(table, key) for key in ("negation", "past", "resolved", "present",
                                              "hypothetical", "conditional", "mild",
-                                             "clause_breaks", "deixis")
+                                             "clause_breaks", "deixis", "deixis_message")
     }
     for f, flag in enumerate(table.flags):
         for g, group in enumerate(flag.groups):
@@ -444,12 +447,20 @@ def _correction(word: str, table: TriageTable) -> tuple[str, ...]:
         found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit,
                                 limit=None)
         if found:
-            # The fewest edits; among equals the one sharing the longest start with the
-            # word ("pucked" -> "puked", not "picked"), then the first alphabetically.
+            # The fewest edits; among equals the likeliest typo: letters swapped ("pian" ->
+            # "pain", not "piano"), then one dropped, one added ("pucked" -> "puked", not
+            # "picked"), one replaced; then the longest shared start; then alphabetical.
             fewest = min(distance for _, distance, _ in found)
             ties = [c for c, distance, _ in found if distance == fewest]
-            return (max(ties, key=lambda c: JaroWinkler.similarity(word, c)),)
+            return (min(ties, key=lambda c: (_typo_rank(word, c),
+                                             -JaroWinkler.similarity(word, c), c)),)
     return _run_together(word, table) or (word,)
+
+
+def _typo_rank(word: str, candidate: str) -> int:
+    if len(word) == len(candidate):
+        return 0 if sorted(word) == sorted(candidate) else 3
+    return 1 if len(word) < len(candidate) else 2
 
 
 def _run_together(word: str, table: TriageTable) -> tuple[str, ...] | None:
@@ -554,15 +565,18 @@ class _Context:
                          and not (i + 1 < len(words)
                                   and words[i + 1] in table.not_personal_after)}
         self.personal |= clauses("deixis")
+        if found.get("deixis_message"):  # "...? because mine have": every clause is about them
+            self.personal |= set(self.clause)
         self.asking = set()
-        first_word: dict[int, str] = {}
+        opening: dict[int, list[str]] = {}
         for i, word in enumerate(words):
             if word in PUNCTUATION:
                 if word == "?" and i:
                     self.asking.add(self.clause[i - 1])
                 continue
-            first_word.setdefault(self.clause[i], word)
-        self.asking |= {c for c, w in first_word.items() if w in table.question_words}
+            opening.setdefault(self.clause[i], []).append(word)
+        self.asking |= {c for c, first in opening.items() if first[0] in table.question_words
+                        and not (first[0] == "am" and first[1:2] != ["i"])}  # "am vomiting"
         self.negations = sorted(end - 1 for _, end in found.get("negation", ()))
         self.mild = sorted(end - 1 for _, end in found.get("mild", ()))
         self._when: dict[int, str] = {}

@@ -7,8 +7,10 @@ into tune and test halves before any change:
 - red_flag_eval_fresh.yml: its test half was measured once (urgent 136/165, calm 54/55)
   and then shown in full by an accident of pytest collection, so it became tuning data;
 - red_flag_tune_extra.yml: tuning only (hard phrasings, idioms);
-- red_flag_eval_final.yml: tune half tuned on; its test half is the untouched one that
-  ``make test`` reports (``held_out_cases``).
+- red_flag_eval_final.yml: its test half was measured once (table alone urgent 149/165,
+  calm 54/55; over REST 150/165, 54/55), then tuned on;
+- red_flag_eval_v5.yml: tune half tuned on (first contact: urgent 142/165, calm 53/55); its
+  test half is the untouched one that ``make test`` reports (``held_out_cases``).
 """
 
 from __future__ import annotations
@@ -60,11 +62,13 @@ def tune_cases() -> list[Case]:
             *eval_cases("red_flag_eval_fresh.yml", "tune"),
             *eval_cases("red_flag_eval_fresh.yml", "test"),
             *eval_cases("red_flag_tune_extra.yml", "tune"),
-            *eval_cases("red_flag_eval_final.yml", "tune")]
+            *eval_cases("red_flag_eval_final.yml", "tune"),
+            *eval_cases("red_flag_eval_final.yml", "test"),
+            *eval_cases("red_flag_eval_v5.yml", "tune")]
 
 
 def held_out_cases() -> list[Case]:
-    return eval_cases("red_flag_eval_final.yml", "test")
+    return eval_cases("red_flag_eval_v5.yml", "test")
 
 
 _ANNOTATION = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
