@@ -18,7 +18,7 @@ SPACY_MODEL := var/spacy/en_b12_liver/config.cfg
 MODEL_HASH = $(shell scripts/model_hash.sh)
 MODEL = models/b12-$(MODEL_HASH).tar.gz
 
-.PHONY: help install spacy kb train run shell test lint audit forget bench bench-quick clean
+.PHONY: help install spacy kb triage-model train run shell test lint audit forget bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ knowledge/kb.json: knowledge/article.md actions/kb/build.py $(SPACY_MODEL)
 
 kb: $(SPACY_MODEL) ## Rebuild knowledge/kb.json from knowledge/article.md
 	$(PY) -m actions.kb build
+
+triage-model: $(STAMP) ## Retrain the triage's learned detector (knowledge/triage_learned.json) from the tuning sets
+	$(PY) scripts/build_triage_model.py
 
 train: $(SPACY_MODEL) ## Train the Rasa model unless one for this data/config/domain exists
 	@mkdir -p var/log

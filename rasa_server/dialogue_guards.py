@@ -32,7 +32,6 @@ import contextvars
 import logging
 
 from rasa.core.actions.action import action_for_name_or_text
-from rasa.core.channels.channel import UserMessage
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, REQUESTED_SLOT
@@ -62,18 +61,10 @@ _PENDING_TEXT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "b12_pending_text", default=None)
 
 
-async def session_metadata(processor, tracker, metadata, text):
-    """The session-start metadata, marked when the message that opens a session is an
-    emergency (parsed here, as the turn will parse it: the triage table, or the intent
-    model as its backup). Costs a second parse on a session's first message only."""
-    if not isinstance(text, str) or not (
-        not tracker.events or processor._has_session_expired(tracker)
-    ):
-        return metadata
-    if triage(text).urgent:
-        return {**(metadata or {}), URGENT_FIRST: True}
-    parsed = await processor.parse_message(UserMessage(text, sender_id=tracker.sender_id))
-    if (parsed.get("intent") or {}).get("name") == RED_FLAG_INTENT:
+def session_metadata(metadata, text):
+    """The session-start metadata, marked when the message that opens the session is an
+    emergency (the same triage the NLU component runs; cached per text)."""
+    if isinstance(text, str) and triage(text).urgent:
         return {**(metadata or {}), URGENT_FIRST: True}
     return metadata
 
@@ -155,7 +146,7 @@ def install() -> None:
             _PENDING_TEXT.reset(token)
 
     async def updating_session(self, tracker, output_channel, metadata=None):
-        metadata = await session_metadata(self, tracker, metadata, _PENDING_TEXT.get())
+        metadata = session_metadata(metadata, _PENDING_TEXT.get())
         await update_session(self, tracker, output_channel, metadata)
 
     def guarded_predict(self, tracker):

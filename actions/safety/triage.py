@@ -35,6 +35,7 @@ REPLIES = (URGENT, CRISIS)
 PUNCTUATION = frozenset(".,;:!?\n")
 SENTENCE_END = frozenset(".!?\n")
 MANY = "#many"
+LEARNED = "learned"  # the flag and class of the learned detector's findings
 MAX_SPELLING_CACHE = 20_000
 MAX_SPLIT_LENGTH = 64  # longer "words" are not words run together
 MAX_PART_LENGTH = 20
@@ -128,7 +129,7 @@ class TriageTable:
     count_nouns: frozenset[str]
     count_units: frozenset[str]
     templates: Mapping[str, str]
-    model_backup_confidence: float
+    learned_threshold: float
     vocabulary: frozenset[str]
     lemmas: Mapping[str, str]
     english: frozenset[str]
@@ -249,9 +250,9 @@ def read_triage_table(path: Path = TRIAGE_PATH) -> TriageTable:
         raise TriageTableError(f"{path}: missing or malformed entry ({exc!r})") from None
 
 
-def _confidence(value: object) -> float:
+def _threshold(value: object) -> float:
     if not isinstance(value, int | float) or not 0.5 <= float(value) <= 1.0:
-        raise TriageTableError("model_backup_confidence: a number from 0.5 to 1.0")
+        raise TriageTableError("learned_threshold: a number from 0.5 to 1.0")
     return float(value)
 
 
@@ -338,7 +339,7 @@ def _build(data: dict) -> TriageTable:
         count_nouns=_words(data["count_nouns"], "count_nouns"),
         count_units=_words(data["count_units"], "count_units"),
         templates=templates,
-        model_backup_confidence=_confidence(data.get("model_backup_confidence", 1.0)),
+        learned_threshold=_threshold(data["learned_threshold"]),
         vocabulary=vocabulary,
         lemmas=_lemma_table(),
         english=_english_words(),
@@ -724,7 +725,20 @@ def _triage(text: str, table: TriageTable) -> Triage:
         finding for f, flag in enumerate(table.flags)
         if (finding := _finding(f, flag, found, context, table)) is not None
     )
+    if not findings:
+        findings = _learned(text, table)
     return Triage(_level(findings), findings)
+
+
+def _learned(text: str, table: TriageTable) -> tuple[Finding, ...]:
+    """The learned detector's word, for a message the table found nothing in."""
+    from actions.safety.learned import load_model
+
+    p = load_model().probabilities(normalise(text[:MAX_TEXT_CHARS]))
+    if p["urgent"] + p["crisis"] < table.learned_threshold:
+        return ()
+    reply = CRISIS if p["crisis"] > p["urgent"] else URGENT
+    return (Finding(LEARNED, LEARNED, "a red flag in other words", reply, PRESENT),)
 
 
 def _level(findings: tuple[Finding, ...]) -> str:

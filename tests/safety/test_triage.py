@@ -190,7 +190,61 @@ def test_ordinary_messages_of_every_other_test_set_raise_no_alarm():
     texts = ordinary_messages()
     assert len(texts) > 1400
     alarmed = [t for t in texts if triage(t).urgent]
-    assert alarmed == []
+    # Ambiguous on purpose: said to stop the lab check, but also how passive suicidal
+    # thoughts are put; the crisis reply (which stops the check too) is the safe reading.
+    assert alarmed == ["i dont want to do this anymore"]
+    assert triage("i dont want to do this anymore").level == CRISIS
+
+
+def test_the_learned_detector_speaks_only_where_the_table_found_nothing():
+    # Wording the table does not know: the learned detector flags it.
+    unknown = triage("my nan has gone the colour of a daffodil and wont eat, burning up")
+    assert unknown.urgent and unknown.findings[0].flag_id == "learned"
+    # The table's context wins: a negated or general mention is never overruled.
+    assert triage("no vomiting blood, just asking about folate").level == NONE
+    assert triage("is vomiting blood a sign of cirrhosis?").level == SAFETY_NET
+    assert all(f.flag_id != "learned" for f in triage("i vomited blood").findings)
+
+
+def test_the_learned_model_was_built_from_the_current_tuning_data():
+    """Rebuild with scripts/build_triage_model.py when a tuning set changes."""
+    import sys
+
+    from actions.safety.learned import load_model
+    from tests.conftest import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    from build_triage_model import digest, training_data
+
+    assert load_model().trained_on["digest"] == digest(*training_data())
+
+
+def test_the_learned_reader_matches_scikit_learn():
+    """The pure-Python reader gives scikit-learn's probabilities (weights rounded to 1e-6)."""
+    import sys
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from actions.safety.learned import CLASSES, char_ngrams, load_model
+    from tests.conftest import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    from build_triage_model import MIN_DF, C, training_data
+
+    texts, labels = training_data()
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=MIN_DF,
+                                 sublinear_tf=True, lowercase=False)
+    matrix = vectorizer.fit_transform(texts)
+    model = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(matrix, labels)
+    analyser = vectorizer.build_analyzer()
+    ours = load_model()
+    for text in texts[::25]:
+        assert analyser(text) == char_ngrams(text)
+        theirs = dict(zip(model.classes_, model.predict_proba(vectorizer.transform([text]))[0],
+                          strict=True))
+        mine = ours.probabilities(text)
+        assert all(abs(theirs[c] - mine[c]) < 1e-4 for c in CLASSES), text
 
 
 def test_the_verdict_is_deterministic_and_the_cache_changes_nothing():
