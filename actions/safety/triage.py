@@ -558,6 +558,7 @@ class _Context:
             and 1900 <= int(word) < this_year}
         self.resolved = {self.sentence[start] for start, _ in found.get("resolved", ())}
         self.first_hypothetical = self._first(found.get("hypothetical", ()))
+        self.hypothetical_spans = found.get("hypothetical", [])
         self.first_conditional = self._first(found.get("conditional", ()))
         # Someone is there: "my wife", "he", "this fast" (not "my b12", "my results").
         self.personal = {self.clause[i] for i, (w, lm) in enumerate(zip(words, lemmas,
@@ -632,6 +633,9 @@ class _Context:
             return PAST
         if self.first_conditional.get(clause, start) < start:
             return QUESTION  # "what should i do if i ever get a fever"
+        if any(start - 3 <= end - 1 < start and self.clause[s] == clause
+               for s, end in self.hypothetical_spans):
+            return QUESTION  # "i read homocysteine is linked to stroke"
         if clause in self.personal:
             return PRESENT  # a question about someone is a report
         if clause in self.asking or self.first_hypothetical.get(clause, start) < start:
@@ -726,19 +730,21 @@ def _triage(text: str, table: TriageTable) -> Triage:
         if (finding := _finding(f, flag, found, context, table)) is not None
     )
     if not findings:
-        findings = _learned(text, table)
+        findings = _learned(text, table, bool(found.get("mild")))
     return Triage(_level(findings), findings)
 
 
-def _learned(text: str, table: TriageTable) -> tuple[Finding, ...]:
-    """The learned detector's word, for a message the table found nothing in."""
+def _learned(text: str, table: TriageTable, mild: bool) -> tuple[Finding, ...]:
+    """The learned detector's word, for a message the table found nothing in; a message
+    that says it is mild ("slightly", "a bit") gets the safety net, never for self-harm."""
     from actions.safety.learned import load_model
 
     p = load_model().probabilities(normalise(text[:MAX_TEXT_CHARS]))
     if p["urgent"] + p["crisis"] < table.learned_threshold:
         return ()
     reply = CRISIS if p["crisis"] > p["urgent"] else URGENT
-    return (Finding(LEARNED, LEARNED, "a red flag in other words", reply, PRESENT),)
+    context = MILD if mild and reply == URGENT else PRESENT
+    return (Finding(LEARNED, LEARNED, "a red flag in other words", reply, context),)
 
 
 def _level(findings: tuple[Finding, ...]) -> str:

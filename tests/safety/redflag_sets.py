@@ -10,7 +10,11 @@ into tune and test halves before any change:
 - red_flag_eval_final.yml: its test half was measured once (table alone urgent 149/165,
   calm 54/55; over REST 150/165, 54/55), then tuned on;
 - red_flag_eval_v5.yml: tune half tuned on (first contact: urgent 142/165, calm 53/55); its
-  test half is the untouched one that ``make test`` reports (``held_out_cases``).
+  test half was measured once (table alone urgent 145/165, calm 53/55; over REST 147/165,
+  52/55), never read, then added to the learned detector's training data;
+- red_flag_eval_v6.yml: tune half tuned on (first contact with the learned detector:
+  urgent 164/165, calm 51/55); its test half is the untouched one that ``make test``
+  reports (``held_out_cases``).
 """
 
 from __future__ import annotations
@@ -64,11 +68,13 @@ def tune_cases() -> list[Case]:
             *eval_cases("red_flag_tune_extra.yml", "tune"),
             *eval_cases("red_flag_eval_final.yml", "tune"),
             *eval_cases("red_flag_eval_final.yml", "test"),
-            *eval_cases("red_flag_eval_v5.yml", "tune")]
+            *eval_cases("red_flag_eval_v5.yml", "tune"),
+            *eval_cases("red_flag_eval_v5.yml", "test"),
+            *eval_cases("red_flag_eval_v6.yml", "tune")]
 
 
 def held_out_cases() -> list[Case]:
-    return eval_cases("red_flag_eval_v5.yml", "test")
+    return eval_cases("red_flag_eval_v6.yml", "test")
 
 
 _ANNOTATION = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
