@@ -20,6 +20,6 @@ def test_the_untouched_test_half_meets_the_bar(report_figure):
     hits = [triage(c.text).urgent == c.urgent for c in cases]
     scores = score(cases, hits)
     for line in summary(scores, cases):
-        report_figure(f"red-flag triage, test half (table alone): {line}")
+        report_figure(f"red-flag triage, held-out half (triage module alone): {line}")
     # Counts only: the held-out texts stay unseen, so the half stays held out.
     assert meets_targets(scores) == []
