@@ -250,6 +250,16 @@ def read_triage_table(path: Path = TRIAGE_PATH) -> TriageTable:
         raise TriageTableError(f"{path}: missing or malformed entry ({exc!r})") from None
 
 
+# TriageTable field -> the context list of knowledge/triage.yml it is read from.
+PHRASE_LISTS = {name: name for name in (
+    "hypothetical", "conditional", "deixis", "deixis_message", "negation", "past", "resolved",
+    "present", "mild", "clause_breaks")}
+WORD_LISTS = {"question_words": "question_words", "personal": "personal",
+              "not_personal_after": "not_personal_after", "subjects": "clause_subjects",
+              "pseudo_negation": "pseudo_negation", "count_verbs": "count_verbs",
+              "count_nouns": "count_nouns", "count_units": "count_units"}
+
+
 def _threshold(value: object) -> float:
     if not isinstance(value, int | float) or not 0.5 <= float(value) <= 1.0:
         raise TriageTableError("learned_threshold: a number from 0.5 to 1.0")
@@ -318,26 +328,10 @@ def _build(data: dict) -> TriageTable:
         flags=tuple(flags),
         sources=sources,
         ignore=ignore,
-        question_words=_words(data["question_words"], "question_words"),
-        hypothetical=_phrases(data["hypothetical"], "hypothetical"),
-        conditional=_phrases(data["conditional"], "conditional"),
-        personal=_words(data["personal"], "personal"),
-        not_personal_after=_words(data["not_personal_after"], "not_personal_after"),
-        deixis=_phrases(data["deixis"], "deixis"),
-        deixis_message=_phrases(data["deixis_message"], "deixis_message"),
-        negation=_phrases(data["negation"], "negation"),
+        **{field: _phrases(data[key], key) for field, key in PHRASE_LISTS.items()},
+        **{field: _words(data[key], key) for field, key in WORD_LISTS.items()},
         negation_reach=int(data["negation_reach"]),
-        past=_phrases(data["past"], "past"),
-        resolved=_phrases(data["resolved"], "resolved"),
-        present=_phrases(data["present"], "present"),
-        mild=_phrases(data["mild"], "mild"),
         mild_exempt=frozenset(data.get("mild_exempt") or ()),
-        clause_breaks=_phrases(data["clause_breaks"], "clause_breaks"),
-        subjects=_words(data["clause_subjects"], "clause_subjects"),
-        pseudo_negation=_words(data["pseudo_negation"], "pseudo_negation"),
-        count_verbs=_words(data["count_verbs"], "count_verbs"),
-        count_nouns=_words(data["count_nouns"], "count_nouns"),
-        count_units=_words(data["count_units"], "count_units"),
         templates=templates,
         learned_threshold=_threshold(data["learned_threshold"]),
         vocabulary=vocabulary,
