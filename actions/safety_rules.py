@@ -9,14 +9,14 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import quote_messages
-from actions.disclaimer import general_disclaimer
 from actions.health import HealthAction, HealthReply
 from actions.kb.topics import load_topics
 from actions.lab_check import slot_value
 from actions.labs import LabResult, parse
 from actions.labs.interpret import evaluate
 from actions.labs.reference import reference_table
-from actions.safety import first_reply, messages
+from actions.safety.triage import first_reply
+from actions.safety.triage import urgent_reply as urgent_reply_text
 
 REFUSAL = (
     "I can't suggest a dose for you or tell you whether you have a deficiency: that "
@@ -31,7 +31,7 @@ def urgent_reply(text: str) -> str:
     The NLU component sets report_red_flag from the same table; a test story may force
     the intent on other text, which still gets the urgent reply (never silence).
     """
-    return first_reply(text) or f"{messages().urgent}\n\n{general_disclaimer()}"
+    return first_reply(text) or urgent_reply_text()
 
 
 def kept_lab_values(text: str) -> list[dict[str, Any]]:

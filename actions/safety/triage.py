@@ -30,7 +30,7 @@ MAX_NUMBER_TEXT = 120
 # Levels, most urgent first.
 CRISIS, URGENT, SAFETY_NET, NONE = "crisis", "urgent", "safety_net", "none"
 # Contexts of a finding.
-PRESENT, QUESTION, MILD, PAST, NEGATED = "present", "question", "mild", "past", "negated"
+PRESENT, QUESTION, MILD, PAST = "present", "question", "mild", "past"
 REPLIES = (URGENT, CRISIS)
 PUNCTUATION = frozenset(".,;:!?\n")
 SENTENCE_END = frozenset(".!?\n")
@@ -89,10 +89,6 @@ class Triage:
     def urgent(self) -> bool:
         """Urgent or crisis: the reply that must come first, alone."""
         return self.level in (URGENT, CRISIS)
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f.class_id for f in self.findings if f.context != NEGATED))
 
 
 @dataclass(frozen=True)
@@ -210,10 +206,13 @@ def _words(values: object, where: str) -> frozenset[str]:
     return frozenset(w for phrase in _phrases(values, where) for w in phrase)
 
 
-def _english_words() -> frozenset[str]:
-    """English words and their inflections (spacy-lookups-data), never bent into symptoms."""
+def _lookups() -> tuple[Mapping[str, str], frozenset[str]]:
+    """The lemma table (with the project's fixes) and the English words and inflections
+    never bent into symptoms, both from spacy-lookups-data, each file read once."""
     import spacy_lookups_data
     import srsly
+
+    from actions.spacy_model import LEMMA_FIXES
 
     folder = Path(spacy_lookups_data.__file__).parent / "data"
     index = srsly.read_gzip_json(folder / "en_lemma_index.json.gz")
@@ -221,17 +220,8 @@ def _english_words() -> frozenset[str]:
     words = {w for values in index.values() for w in values}
     words.update(lookup)
     words.update(lookup.values())
-    return frozenset(w for w in words if w.isalpha())
-
-
-def _lemma_table() -> Mapping[str, str]:
-    import spacy_lookups_data
-    import srsly
-
-    from actions.spacy_model import LEMMA_FIXES
-
-    folder = Path(spacy_lookups_data.__file__).parent / "data"
-    return {**srsly.read_gzip_json(folder / "en_lemma_lookup.json.gz"), **LEMMA_FIXES}
+    english = frozenset(w for w in words if w.isalpha())
+    return {**lookup, **LEMMA_FIXES}, english
 
 
 def read_triage_table(path: Path = TRIAGE_PATH) -> TriageTable:
@@ -323,6 +313,7 @@ def _build(data: dict) -> TriageTable:
     if clash:
         raise TriageTableError(f"ignore_phrases would disable flag phrases: {clash}")
     vocabulary = frozenset(w for p in flag_phrases for w in p if w.isalpha())
+    lemmas, english = _lookups()
     table = TriageTable(
         classes=classes,
         flags=tuple(flags),
@@ -335,8 +326,8 @@ def _build(data: dict) -> TriageTable:
         templates=templates,
         learned_threshold=_threshold(data["learned_threshold"]),
         vocabulary=vocabulary,
-        lemmas=_lemma_table(),
-        english=_english_words(),
+        lemmas=lemmas,
+        english=english,
     )
     lists: dict[object, tuple[tuple[str, ...], ...]] = {
         key: getattr(table, key) for key in ("negation", "past", "resolved", "present",
@@ -373,14 +364,19 @@ def first_reply(text: object) -> str | None:
     The one place every path takes it from: the action server's red-flag action, and the
     Rasa server and the channels when that action or the whole turn fails.
     """
-    from actions.disclaimer import general_disclaimer
-
     verdict = triage(text)
     if verdict.level == CRISIS:
         return messages().crisis
     if verdict.level == URGENT:
-        return f"{messages().urgent}\n\n{general_disclaimer()}"
+        return urgent_reply()
     return None
+
+
+def urgent_reply() -> str:
+    """The urgent text with the general disclaimer, the whole urgent turn."""
+    from actions.disclaimer import general_disclaimer
+
+    return f"{messages().urgent}\n\n{general_disclaimer()}"
 
 
 # ---------------------------------------------------------------------------- index
