@@ -7,9 +7,15 @@ from decimal import Decimal
 
 ANALYTES = ("b12", "homocysteine", "mma", "folate")
 
-LIVER_CONDITIONS = ("nafld", "nash", "cirrhosis")
-CONDITIONS = (*LIVER_CONDITIONS, "none", "unknown")
+LIVER_CONDITIONS = ("nafld", "nash", "cirrhosis")  # fatty liver disease, least to most advanced
+OTHER_LIVER = "other_liver"  # alcohol-related, viral, autoimmune, cholestatic...
+CONDITIONS = (*LIVER_CONDITIONS, OTHER_LIVER, "none", "unknown")
 UNKNOWN_CONDITION = "unknown"
+
+# Tests of the same substances that this table does not cover (recognised, not judged).
+SPECIMENS = ("active_b12", "red_cell_folate", "urine_mma")
+NOTE_KINDS = (*SPECIMENS, "dose")
+WHEN = ("current", "earlier")
 
 FINDING_IDS = (
     "b12_high_liver",
@@ -17,6 +23,8 @@ FINDING_IDS = (
     "functional_deficiency_possible",
     "deficiency_confirm_mma",
     "deficiency_supported",
+    "b12_low_mma_normal",
+    "mma_elevated",
     "homocysteine_elevated",
     "folate_low",
     "all_normal",
@@ -34,6 +42,32 @@ def plain_number(x: Decimal) -> str:
 
 
 @dataclass(frozen=True)
+class LabRange:
+    """The range a lab printed next to a result, in the lab's own unit (None if not printed)."""
+
+    text: str  # as the lab wrote it, tidied: "197-771", ">12.2", "<=15.0"
+    lower: Decimal | None
+    upper: Decimal | None
+    lower_inclusive: bool = True
+    upper_inclusive: bool = True
+    unit: str | None = None
+
+    def position(self, value: Decimal, comparator: str | None = None) -> str | None:
+        """"below", "within" or "above" the range; None when a bound makes it unclear."""
+        below = self.lower is not None and (
+            value < self.lower or (value == self.lower and not self.lower_inclusive)
+        )
+        above = self.upper is not None and (
+            value > self.upper or (value == self.upper and not self.upper_inclusive)
+        )
+        if comparator in ("<", "<=") and not below:
+            return None if self.lower is not None else "within"
+        if comparator in (">", ">=") and not above:
+            return None if self.upper is not None else "within"
+        return "below" if below else "above" if above else "within"
+
+
+@dataclass(frozen=True)
 class LabInput:
     """One value as read from a message, before any judgement.
 
@@ -47,15 +81,39 @@ class LabInput:
     unit: str | None = None
     comparator: str | None = None
     text: str = ""
+    lab_range: LabRange | None = None
+    flag: str | None = None
+    when: str = "current"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something read but not interpreted here: another test of the same substance, a dose."""
+
+    kind: str
+    text: str
+    value: Decimal | None = None
+    unit: str | None = None
+    comparator: str | None = None
+    lab_range: LabRange | None = None
 
 
 @dataclass(frozen=True)
 class LabPanel:
-    """Everything one message (or one form) says: the values and the liver condition."""
+    """Everything one message (or one form) says: the values and the liver condition.
+
+    ``values`` holds the latest result of each test; ``earlier`` older results of the same
+    tests (shown as history, never interpreted); ``notes`` what is recognised but not
+    interpreted here; ``b12_treatment`` that B12 injections or supplements were mentioned.
+    """
 
     values: tuple[LabInput, ...] = ()
     condition: str = UNKNOWN_CONDITION
     too_long: bool = False
+    earlier: tuple[LabInput, ...] = ()
+    notes: tuple[Note, ...] = ()
+    pregnant: bool = False
+    b12_treatment: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +129,16 @@ class LabResult:
     band: str | None
     assumed_unit: bool = False
     comparator: str | None = None
+    lab_range: LabRange | None = None
+    flag: str | None = None
+    when: str = "current"
+
+    @property
+    def lab_position(self) -> str | None:
+        """Where the value sits in the lab's own printed range (same unit only)."""
+        if self.lab_range is None or (self.lab_range.unit not in (None, self.unit)):
+            return None
+        return self.lab_range.position(self.value, self.comparator)
 
 
 @dataclass(frozen=True)
@@ -104,6 +172,8 @@ class Interpretation:
     findings: tuple[Finding, ...]
     errors: tuple[LabError, ...]
     caveat: str
+    earlier: tuple[LabResult, ...] = ()
+    notes: tuple[str, ...] = ()  # plain sentences: what was not interpreted and why
 
     @property
     def finding_ids(self) -> tuple[str, ...]:

@@ -2,51 +2,96 @@
 
 Built on the blank English spaCy tokenizer (lightly extended so that "350pg/ml",
 "b12:480" and "pmol/L." split cleanly), a PhraseMatcher for every spelling in
-knowledge/lab_vocabulary.yml and a Matcher for number and unit shapes. Matching finds
-the pieces; a few explicit rules then link each value to its analyte:
+knowledge/lab_vocabulary.yml and a Matcher for number and unit shapes. Pasted reports
+are first given one regular layout (``layout.normalise_layout``). Matching finds the
+pieces; explicit rules then read them as a laboratory scientist would:
 
-1. "<value> [unit] for/of <analyte>" binds backwards ("1100 pg/ml for b12").
-2. A list of analytes followed by as many values pairs them in order
-   ("b12 and folate were 350 and 12").
-3. Otherwise an analyte takes the value after it in the same sentence, unless another
-   test (ALT, ferritin...) or analyte comes first ("b12 level came back at 350"); two
-   candidate numbers there ("went from 200 to 350") give no value, never the first.
-4. Failing that, a value with an explicit accepted unit just before it ("480 pmol/L b12").
+- Numbers that are dates, ages, doses, times, ordinals, lab codes or printed reference
+  ranges are never results. A printed range ("(150-700)", "[>3,0]", "Ref range 187-883",
+  a second bound in a table row) is kept as the lab's range of the result it belongs to.
+- A unit, a flag ("H", "*", "Low") or a range may stand between a value and its unit;
+  a unit stated once for a test (a column heading, "Units: pmol/L", "(all values in
+  pg/mL)") applies to each of its results given without one.
+- Values are linked to tests: "<value> for <test>", lists ("b12 and folate were 350 and
+  12"), the values after a test in its clause or table row, rows under a heading line,
+  a row that starts with its value, and "480 pmol/L b12".
+- Several results of one test are a history: dates and cues ("last year", "now",
+  "prev", "→") decide which one is current; the others are kept as earlier results.
+- Active B12, red-cell folate and urine MMA are recognised and noted, never read as the
+  serum tests; doses ("1000 mcg", "b12 1000 every morning") are noted, never results.
+- The liver condition is the patient's own: negated, ruled out, uncertain, asked about
+  or someone else's conditions are not counted.
 
-Numbers that are dates, ages, doses, times, ordinals or printed reference ranges are
-never values. The parser only reads; judging a value (units, plausibility, bands) is
-``interpret``'s job, so a message always parses without raising.
+The parser only reads; judging a value (units, plausibility, bands) is ``interpret``'s
+job, so a message always parses without raising.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from itertools import pairwise
 
-from actions.labs.models import ANALYTES, LIVER_CONDITIONS, UNKNOWN_CONDITION, LabInput, LabPanel
+from actions.labs.layout import normalise_layout
+from actions.labs.models import (
+    ANALYTES,
+    LIVER_CONDITIONS,
+    OTHER_LIVER,
+    UNKNOWN_CONDITION,
+    LabInput,
+    LabPanel,
+    LabRange,
+    Note,
+)
 from actions.labs.vocabulary import Vocabulary, vocabulary
 
 # Longer messages are not chat messages (pasted files, abuse): refuse rather than truncate.
 MAX_MESSAGE_CHARS = 4000
 
-FORWARD_WINDOW = 12  # tokens an analyte may look ahead for its value
-BACKWARD_WINDOW = 4  # tokens a unit-carrying value may sit before its analyte
+FORWARD_WINDOW = 12  # tokens a test may look ahead for its value (and between a history's values)
+BACKWARD_WINDOW = 4  # tokens a unit-carrying value may sit before its test
 NEGATION_WINDOW = 3
-REFERENCE_WINDOW = 3
+CONTEXT_WINDOW = 4  # tokens before a condition in which "my dad", "suspected"... apply
+DOSE_VERB_WINDOW = 4
 
 SENTENCE_ENDS = frozenset({".", "?", "!", ";"})
 BACKWARD_LINKS = frozenset({"for", "of"})
 BACKWARD_FILLERS = frozenset({"for", "of", "my", "the", "your", "his", "her", "serum", "total"})
-SCOPE_BREAKS = frozenset({"but", "however", "although", "though", "yet", ","})
+SCOPE_BREAKS = frozenset({"but", "however", "although", "though", "yet", ",", "just"})
 LIST_SEPARATORS = frozenset({",", "and", "&", "/", "+"})
 RANGE_DASHES = frozenset({"-", "–", "—", "to"})
+OPEN_BRACKETS = frozenset({"(", "["})
+# Words a printed range may carry between its cue and its numbers: "Ref. Interval :- Adult
+# (Male) : < 15".
+REFERENCE_FILLERS = frozenset({"interval", "intervals", "adult", "adults", "male", "female",
+                               "men", "women", "values", "value", "normal", "range"})
+FLAG_LEADS = frozenset({"flagged", "flag", "flagged as", "marked"})
 # "540 not 450", "540 rather than 450": the figure after the cue is the one being corrected.
 CORRECTION_CUES = (("not",), ("rather", "than"), ("instead", "of"))
 CORRECTION_WINDOW = 4  # tokens before the cue in which the corrected-to figure must stand
-CONDITION_SEVERITY = {c: i for i, c in enumerate(LIVER_CONDITIONS)}  # later = more advanced
+FATTY_SEVERITY = {c: i for i, c in enumerate(LIVER_CONDITIONS)}  # later = more advanced
+DOSE_UNITS = frozenset({
+    "mcg", "µg", "ug", "mg", "iu", "mcg/day", "mcg/d", "µg/day", "ug/day", "mg/day",
+    "iu/day", "mcg daily", "mg daily", "micrograms", "milligrams", "tablet", "tablets", "pill",
+    "pills", "shot", "shots", "injection", "injections",
+})
+TREATMENT_WORDS = frozenset({
+    "injection", "injections", "shot", "shots", "jab", "jabs", "loading dose", "loading doses",
+    "hydroxocobalamin", "methylcobalamin", "supplement", "supplements", "supplementing",
+    "tablets", "tablet",
+})
+PERSONAL_WORDS = frozenset({"my", "i", "i'm", "im", "i've", "ive", "me", "mine"})
+POST_EARLIER = frozenset({"before", "ago", "earlier", "previously", "prior"})
+POST_CURRENT = frozenset({"after", "now", "today", "currently"})
+# "Two years ago it was 139": words between a time cue and the value it carries.
+CONTINUATION_FILLERS = frozenset({"it", "'s", "was", "is", "were", "at", "came", "back", "had",
+                                  "of", "level", "result"})
+DOSE_QUESTION_WORDS = frozenset({"better", "dose", "dosage", "take", "strength", "which"})
+SPECIMEN_WORDS = {"urine": "urine_mma", "urinary": "urine_mma"}
+SPECIMEN_ANALYTE = {"active_b12": "b12", "red_cell_folate": "folate", "urine_mma": "mma"}
 
 NUMBER_SHAPE = r"^-?\d[\d.,]*$"
 # "ab/cd" right after a number: a unit, even if we do not know it (reported, never guessed).
@@ -55,6 +100,8 @@ UNIT_SHAPE = (
     {"ORTH": "/"},
     {"TEXT": {"REGEX": r"^[A-Za-z]{1,3}$"}},
 )
+UNIT_KINDS = ("units", "other_units", "unit_shape", "urine_units")
+CLAIMER_KINDS = ("analytes", "other_tests", "specimens")
 
 _INTEGER = re.compile(r"\d+")
 _DECIMAL_POINT = re.compile(r"\d+\.\d+")
@@ -63,6 +110,8 @@ _DECIMAL_COMMA = re.compile(r"\d+,\d+")
 _DOT_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3}){2,}")
 _EUROPEAN = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+,\d+")
 _MAX_DIGITS = 20
+_DATE = re.compile(r"^(\d{1,4})[/.](\d{1,2})(?:[/.](\d{2,4}))?$")
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
 
 
 def parse_number(text: str) -> Decimal | None:
@@ -106,8 +155,7 @@ class _Mention:
     key: str
     start: int
     end: int
-    bound: _Value | None = None  # for analytes and other tests: the value they took
-    ambiguous_text: str | None = None  # set when several numbers could be the value
+    bound: list[_Value] = field(default_factory=list)  # for claimers: the values they took
 
 
 @dataclass
@@ -118,10 +166,37 @@ class _Value:
     number_end: int
     value: Decimal
     unit: str | None
+    unit_kind: str | None
     comparator: str | None
     text: str
+    line: int
     excluded: bool = False
+    dose: bool = False
+    range_part: bool = False
+    flag: str | None = None
+    lab_range: LabRange | None = None
+    when: str | None = None  # a cue said "current" or "earlier"
+    date: tuple[int, int, int] | None = None
     owner: _Mention | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Doc:
+    """The tokens with what every rule needs: mentions by position, the line of a token."""
+
+    doc: object
+    mentions: list[_Mention]
+    by_start: dict[int, _Mention]
+    by_end: dict[int, _Mention]
+    covered: dict[int, _Mention]
+    lines: list[int]  # line number of each token
+
+    def kind_at(self, i: int) -> str | None:
+        m = self.covered.get(i)
+        return m.kind if m is not None else None
+
+    def same_line(self, i: int, j: int) -> bool:
+        return self.lines[i] == self.lines[j]
 
 
 def _make_nlp():
@@ -133,6 +208,7 @@ def _make_nlp():
         *nlp.Defaults.infixes,
         r"(?<=[0-9])(?=[A-Za-zµμ])",  # "350pg/ml" -> "350", "pg", ...
         r"(?<=\S)[=:;](?=\S)",  # "b12:480", "hcy=17"
+        r"(?<=[0-9])[–—](?=[0-9])",  # "150–700"
     ]
     suffixes = [*nlp.Defaults.suffixes, r"(?<=[A-Za-zµμ])\."]  # "pmol/L." -> "L", "."
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
@@ -196,44 +272,122 @@ def _mentions(doc, engine: _Engine) -> list[_Mention]:
     return kept
 
 
+def _index(doc, mentions: list[_Mention], text: str) -> _Doc:
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+    lines = [bisect_right(newlines, t.idx - 1) if newlines else 0 for t in doc]
+    covered = {}
+    for m in mentions:
+        for i in range(m.start, m.end):
+            covered[i] = m
+    return _Doc(
+        doc=doc,
+        mentions=mentions,
+        by_start={m.start: m for m in mentions},
+        by_end={m.end: m for m in mentions},
+        covered=covered,
+        lines=lines,
+    )
+
+
 def _is_boundary(token) -> bool:
+    if token.text == "." and token.i > 0:
+        before = token.doc[token.i - 1]
+        if before.is_alpha is False and "." in before.text or (
+            before.is_alpha and len(before.text) <= 2 and not token.whitespace_
+        ):
+            return False  # "i.S.", "Vit." inside a row, not the end of a sentence
     return token.text in SENTENCE_ENDS or (token.is_space and "\n" in token.text)
 
 
-def _values(doc, mentions: list[_Mention]) -> list[_Value]:
-    by_start = {m.start: m for m in mentions}
-    by_end = {m.end: m for m in mentions}
+def _is_blank_line(token) -> bool:
+    return token.is_space and token.text.count("\n") >= 2
+
+
+def _unit_key(d: _Doc, m: _Mention) -> str:
+    if m.kind == "units":
+        return m.key
+    if m.kind == "urine_units":
+        return m.key
+    return d.doc[m.start : m.end].text
+
+
+# --- numbers -------------------------------------------------------------------------
+
+
+def _values(d: _Doc) -> list[_Value]:
+    doc = d.doc
     values = []
-    for m in mentions:
+    for m in d.mentions:
         if m.kind != "number":
             continue
         number = parse_number(doc[m.start].text)
         if number is None:
             continue
-        after = by_start.get(m.end)
-        unit = None
+        after = d.by_start.get(m.end)
+        unit = unit_kind = None
         end = m.end
-        if after is not None and after.kind in ("units", "other_units", "unit_shape"):
-            unit = after.key if after.kind == "units" else doc[after.start : after.end].text
-            end = after.end
-        before = by_end.get(m.start)
+        if after is not None and after.kind in UNIT_KINDS:
+            unit, unit_kind, end = _unit_key(d, after), after.kind, after.end
+        before = d.by_end.get(m.start)
         comparator = before.key if before is not None and before.kind == "comparators" else None
-        cue = by_end.get(before.start) if comparator and before is not None else before
+        cue = d.by_end.get(before.start) if comparator and before is not None else before
+        start = before.start if comparator else m.start
         value = _Value(
             start=m.start,
             end=end,
-            text_start=before.start if comparator else m.start,
+            text_start=start,
             number_end=m.end,
             value=number,
             unit=unit,
+            unit_kind=unit_kind,
             comparator=comparator,
-            text=doc[(before.start if comparator else m.start) : end].text,
+            text=doc[start:end].text,
+            line=d.lines[m.start],
         )
-        value.excluded = _is_not_a_result(doc, value, after, cue, by_start)
+        value.excluded = _is_not_a_result(d, value, after, cue)
+        if after is not None and after.kind == "not_lab_units" and (
+            doc[after.start : after.end].text.lower() in DOSE_UNITS
+        ):
+            value.dose = True
         values.append(value)
-    _exclude_reference_ranges(doc, values, by_end)
     _exclude_corrected_figures(doc, values)
+    _exclude_targets_and_comments(d, values)
+    _exclude_alternatives(d, values)
+    _find_doses(d, values)
     return values
+
+
+def _exclude_targets_and_comments(d: _Doc, values: list[_Value]) -> None:
+    """"B12 should be above 300" names a target; a lab's "Comment:" line quotes cut-offs."""
+    doc = d.doc
+    comment_lines = set()
+    for m in d.mentions:
+        if m.kind == "comment_cues":
+            first = next(t for t in doc if d.lines[t.i] == d.lines[m.start] and not t.is_space)
+            if first.i == m.start:
+                comment_lines.add(d.lines[m.start])
+    for value in values:
+        if value.line in comment_lines:
+            value.excluded = True
+            continue
+        k = value.text_start - 1
+        while k >= 0 and doc[k].is_space:
+            k -= 1
+        if k >= 0 and d.kind_at(k) == "target_cues":
+            value.excluded = True
+
+
+def _exclude_alternatives(d: _Doc, values: list[_Value]) -> None:
+    """"B12 1000 or 2500, which is better?": alternatives, never a result (a dose if asked)."""
+    doc = d.doc
+    asks_dose = any(t.lower_ in DOSE_QUESTION_WORDS for t in doc)
+    for left, right in pairwise(values):
+        gap = [t for t in doc[left.end : right.text_start] if not t.is_space]
+        if len(gap) == 1 and gap[0].lower_ == "or" and left.line == right.line:
+            for v in (left, right):
+                v.excluded = True
+                if asks_dose and v.unit is None:
+                    v.dose = True
 
 
 def _exclude_corrected_figures(doc, values: list[_Value]) -> None:
@@ -247,8 +401,9 @@ def _exclude_corrected_figures(doc, values: list[_Value]) -> None:
                 value.excluded = True
 
 
-def _is_not_a_result(doc, value: _Value, after, cue, by_start) -> bool:
-    """Doses, ages, durations, dates and clock times are not lab results."""
+def _is_not_a_result(d: _Doc, value: _Value, after, cue) -> bool:
+    """Doses, ages, durations, dates, clock times and lab codes are not lab results."""
+    doc = d.doc
     if after is not None and after.kind == "not_lab_units":
         return True
     if cue is not None and cue.kind in ("age_cues", "label_cues"):
@@ -256,9 +411,16 @@ def _is_not_a_result(doc, value: _Value, after, cue, by_start) -> bool:
     if value.unit is not None:
         return False
     number = value.value
-    whole = number == number.to_integral_value()
-    if whole and 1900 <= number <= 2099 and cue is not None and cue.kind in ("year_cues", "months"):
-        return True
+    raw = doc[value.start].text
+    whole = number == number.to_integral_value() and "." not in raw and "," not in raw
+    if whole and len(raw) >= 2 and raw.startswith("0"):
+        return True  # "01" (a lab code), "0830" (a time)
+    if whole and _YEAR.match(raw):
+        if cue is not None and cue.kind in ("year_cues", "months"):
+            return True
+        nxt = value.number_end
+        if nxt < len(doc) and doc[nxt].text in (":", ")", "-"):
+            return True  # "2022: 1,890", "(2021)"
     if whole and 1 <= number <= 31:
         if (cue is not None and cue.kind == "months") or (
             after is not None and after.kind == "months"
@@ -266,7 +428,7 @@ def _is_not_a_result(doc, value: _Value, after, cue, by_start) -> bool:
             return True
         nxt = value.number_end
         if nxt < len(doc) and doc[nxt].lower_ == "of":
-            month = by_start.get(nxt + 1)
+            month = d.by_start.get(nxt + 1)
             if month is not None and month.kind == "months":
                 return True
     i = value.start
@@ -281,46 +443,190 @@ def _is_not_a_result(doc, value: _Value, after, cue, by_start) -> bool:
     )
 
 
-def _exclude_reference_ranges(doc, values: list[_Value], by_end) -> None:
-    """Printed ranges are not the result: "148-664", "(148 - 664)", "ref 148 to 664",
-    "ref: >10", and a bracket right after a result ("18.2 nmol/L (>10)")."""
+def _find_doses(d: _Doc, values: list[_Value]) -> None:
+    """"b12 1000 every morning", "I take b12 1000": a number taken, not measured."""
+    doc = d.doc
     for value in values:
-        k = value.text_start
-        while k > 0 and doc[k - 1].text in (":", "(", "["):
-            k -= 1
-        cue = by_end.get(k)
-        if cue is not None and cue.kind == "reference_cues":
-            value.excluded = True
-    for left, right in pairwise(values):
-        k = left.end
-        while k < right.text_start and doc[k].is_space:
-            k += 1
-        if right.text_start == k + 1 and doc[k].text in ("(", "["):
-            right.excluded = True
-        gap = doc[left.end : right.start]
-        if len(gap) != 1 or gap[0].lower_ not in RANGE_DASHES:
+        if value.excluded or value.unit is not None:
             continue
-        tight = gap[0].text != "to" and not doc[left.end - 1].whitespace_ and not gap[0].whitespace_
-        bracketed = left.start > 0 and doc[left.start - 1].text in ("(", "[")
-        cued = any(
-            by_end.get(k) is not None and by_end[k].kind == "reference_cues"
-            for k in range(max(0, left.start - REFERENCE_WINDOW), left.start + 1)
+        j = value.number_end
+        while j < len(doc) and j < value.number_end + 2 and doc[j].is_space:
+            j += 1
+        nxt = d.by_start.get(j)
+        if nxt is not None and nxt.kind == "frequency_cues":
+            value.excluded = value.dose = True
+            continue
+        k = value.text_start - 1
+        while k >= 0 and k >= value.text_start - DOSE_VERB_WINDOW:
+            m = d.covered.get(k)
+            if m is not None and m.kind == "dose_verbs":
+                value.excluded = value.dose = True
+                break
+            if _is_boundary(doc[k]) or (m is None and doc[k].is_alpha and doc[k].lower_ not in (
+                    "my", "the", "of", "i", "me", "vitamin", "on", "with", "and", "extra")):
+                break
+            k = m.start - 1 if m is not None else k - 1
+
+
+# --- printed reference ranges -----------------------------------------------------------
+
+
+def _range_of(left: _Value, right: _Value | None, text_unit: str | None) -> LabRange:
+    if right is not None:
+        return LabRange(
+            text=f"{_plain(left.value)}-{_plain(right.value)}",
+            lower=left.value,
+            upper=right.value,
+            unit=right.unit or left.unit or text_unit,
         )
-        if tight or bracketed or cued:
-            left.excluded = right.excluded = True
+    comparator = left.comparator or ""
+    lower = upper = None
+    lower_inclusive = upper_inclusive = True
+    if comparator.startswith(">"):
+        lower, lower_inclusive = left.value, comparator == ">="
+    elif comparator.startswith("<"):
+        upper, upper_inclusive = left.value, comparator == "<="
+    return LabRange(
+        text=f"{comparator}{_plain(left.value)}",
+        lower=lower,
+        upper=upper,
+        lower_inclusive=lower_inclusive,
+        upper_inclusive=upper_inclusive,
+        unit=left.unit or text_unit,
+    )
 
 
-def _claimers(doc, mentions: list[_Mention]) -> list[_Mention]:
-    """Analyte and other-test mentions; "vitamin b12 (cobalamin)" counts once."""
+def _plain(x: Decimal) -> str:
+    return format(x, "f")
+
+
+@dataclass
+class _Range:
+    lab_range: LabRange
+    start: int
+    end: int
+    line: int
+    cued: bool  # a reference cue on its line ("Normal range:", "ref")
+    used: bool = False
+
+
+def _reference_lines(d: _Doc) -> tuple[set[int], set[int], set[int]]:
+    """Where printed ranges stand: the lines of a "Reference Range :-" block, the tokens
+    after a reference cue ("(ref 150-700)", "Normal range: 197 - 771"), the cued lines."""
+    doc = d.doc
+    block: set[int] = set()
+    spans: set[int] = set()
+    cued_lines: set[int] = set()
+    for m in d.mentions:
+        if m.kind != "reference_cues":
+            continue
+        line = d.lines[m.start]
+        cued_lines.add(line)
+        words = [t for t in doc if d.lines[t.i] == line and not (t.is_space or t.is_punct)]
+        heading = all(d.kind_at(t.i) == "reference_cues" or t.lower_ in (
+            "interval", "intervals", "values", "bio", "biological") for t in words)
+        if heading:
+            nxt = line + 1
+            while any(d.lines[t.i] == nxt and not t.is_space for t in doc[m.end:]):
+                block.add(nxt)
+                nxt += 1
+            continue
+        k = m.start - 1
+        while k >= 0 and doc[k].is_space:
+            k -= 1
+        closing = {"(": ")", "[": "]"}.get(doc[k].text) if k >= 0 else None
+        j = m.end
+        while j < len(doc) and d.lines[j] == line:
+            t = doc[j]
+            if closing is not None and t.text == closing:
+                break
+            if closing is None and (t.text in (",", ";") or d.kind_at(j) in CLAIMER_KINDS):
+                break
+            if t.is_alpha and d.kind_at(j) not in ("comparators", *UNIT_KINDS) and (
+                t.lower_ not in REFERENCE_FILLERS
+            ):
+                break  # "in the normal range at 480": the cue is prose, not a range
+            spans.add(j)
+            j += 1
+    return block, spans, cued_lines
+
+
+def _find_ranges(d: _Doc, values: list[_Value]) -> list[_Range]:
+    """Printed ranges: bracketed after a result, after a reference cue, or "a - b" pairs."""
+    doc = d.doc
+    block, spans, cued_lines = _reference_lines(d)
+    live = [v for v in values if not v.excluded]
+    in_range: set[int] = set()
+    for v in live:
+        if v.line in block or v.start in spans:
+            in_range.add(id(v))
+    for left, right in pairwise(live):
+        # A bracket opened right after a result holds its range: "18.2 nmol/L (>10)".
+        k = left.end
+        while k < right.text_start and (
+            doc[k].is_space or d.kind_at(k) in ("flags", *UNIT_KINDS)
+        ):
+            k = k + 1 if doc[k].is_space else d.covered[k].end
+        if right.text_start == k + 1 and doc[k].text in OPEN_BRACKETS and left.line == right.line:
+            in_range.add(id(right))
+    ranges: list[_Range] = []
+    i = 0
+    while i < len(live):
+        left = live[i]
+        right = live[i + 1] if i + 1 < len(live) else None
+        pair = right is not None and _dash_pair(d, left, right)
+        if pair or id(left) in in_range:
+            if pair:
+                in_range.update((id(left), id(right)))
+            if pair or left.comparator or _bracketed(doc, left):
+                cued = left.line in cued_lines or left.line in block
+                lab_range = _range_of(left, right if pair else None, None)
+                end = right.end if pair else left.end
+                ranges.append(_Range(lab_range, left.text_start, end, left.line, cued))
+            for v in (left, right) if pair else (left,):
+                v.excluded = v.range_part = True
+            i += 2 if pair else 1
+            continue
+        i += 1
+    return ranges
+
+
+def _bracketed(doc, value: _Value) -> bool:
+    return value.text_start > 0 and doc[value.text_start - 1].text in OPEN_BRACKETS
+
+
+def _dash_pair(d: _Doc, left: _Value, right: _Value) -> bool:
+    """"148-664", "197 - 771", "(150 to 700)", "ref 258 to 664": a range, lower first."""
+    doc = d.doc
+    gap = doc[left.end : right.text_start]
+    words = [t for t in gap if not t.is_space]
+    if len(words) != 1 or words[0].lower_ not in RANGE_DASHES or left.line != right.line:
+        return False
+    if left.comparator or right.comparator or left.value >= right.value:
+        return False
+    if words[0].lower_ != "to":
+        return True
+    cued = any(
+        d.kind_at(k) == "reference_cues" for k in range(max(0, left.start - 3), left.start)
+    )
+    return cued or _bracketed(doc, left)
+
+
+# --- linking values to tests ------------------------------------------------------------
+
+
+def _claimers(d: _Doc) -> list[_Mention]:
+    """Test mentions; "vitamin b12 (cobalamin)" counts once."""
+    doc = d.doc
     claimers: list[_Mention] = []
-    for m in mentions:
-        if m.kind not in ("analytes", "other_tests"):
+    for m in d.mentions:
+        if m.kind not in CLAIMER_KINDS:
             continue
         if claimers:
             last = claimers[-1]
             between = doc[last.end : m.start]
             if (
-                last.kind == m.kind == "analytes"
+                last.kind == m.kind
                 and last.key == m.key
                 and all(t.is_punct or t.lower_ in ("or", "aka") for t in between)
             ):
@@ -332,11 +638,11 @@ def _claimers(doc, mentions: list[_Mention]) -> list[_Mention]:
 
 def _bind(value: _Value, claimer: _Mention) -> None:
     value.owner = claimer
-    claimer.bound = value
+    claimer.bound.append(value)
 
 
 def _link_backward_phrases(doc, claimers, candidates) -> None:
-    """Rule 1: "1100 pg/ml for b12"."""
+    """"1100 pg/ml for b12"."""
     starts = {c.start: c for c in claimers}
     for value in candidates:
         for gap in range(0, 4):
@@ -345,14 +651,14 @@ def _link_backward_phrases(doc, claimers, candidates) -> None:
                 continue
             words = [t.lower_ for t in doc[value.end : value.end + gap]]
             linked = bool(words) and words[0] in BACKWARD_LINKS
-            free = value.owner is None and claimer.bound is None
+            free = value.owner is None and not claimer.bound
             if linked and free and all(w in BACKWARD_FILLERS for w in words):
                 _bind(value, claimer)
             break
 
 
 def _link_lists(doc, claimers, candidates) -> None:
-    """Rule 2: "b12 and folate were 350 and 12" pairs in order."""
+    """"b12 and folate were 350 and 12" pairs in order."""
     i = 0
     while i < len(claimers):
         run = [claimers[i]]
@@ -364,7 +670,7 @@ def _link_lists(doc, claimers, candidates) -> None:
             else:
                 break
         i += len(run)
-        if len(run) < 2 or any(c.bound is not None for c in run):
+        if len(run) < 2 or any(c.bound for c in run):
             continue
         following = [v for v in candidates if v.start >= run[-1].end]
         if len(following) < len(run):
@@ -385,48 +691,158 @@ def _link_lists(doc, claimers, candidates) -> None:
                 _bind(value, claimer)
 
 
-def _link_forward(doc, claimers, values) -> None:
-    """Rule 3: the value after the analyte, in the same clause; two candidates is ambiguous.
+def _link_forward(d: _Doc, claimers, values, ranges: list[_Range]) -> None:
+    """The values after a test in its clause or row: one result, or a history of results.
 
-    "b12 went from 200 to 350" or "b12 300, 320, 340" must not be read as the first number.
+    The first value must come within FORWARD_WINDOW tokens, each further one within
+    FORWARD_WINDOW of the previous; a test, the end of a sentence or (after words) the
+    end of a line stops it. Numbers after a printed range in the same row are other
+    columns (lab codes), never results.
     """
+    doc = d.doc
     claimer_starts = {c.start for c in claimers}
     value_at = {v.start: v for v in values}
+    range_at = {r.start: r for r in ranges}
     for claimer in claimers:
-        if claimer.bound is not None:
+        if claimer.bound:
             continue
-        free: list[_Value] = []
+        found: list[_Value] = []
         seen_words = False
         j = claimer.end
-        while j < len(doc) and j < claimer.end + FORWARD_WINDOW:
+        limit = claimer.end + FORWARD_WINDOW
+        range_line: int | None = None
+        while j < len(doc) and j < limit:
             token = doc[j]
             if j in claimer_starts:
                 break
             if _is_boundary(token) and (seen_words or token.text in SENTENCE_ENDS):
                 break
+            if j in range_at:
+                range_line = range_at[j].line
+                seen_words = True
+                j = range_at[j].end
+                continue
             value = value_at.get(j)
             if value is not None and not value.excluded:
                 if value.owner is not None:
                     break
-                free.append(value)
+                if range_line == value.line:
+                    break
+                found.append(value)
+                limit = value.end + FORWARD_WINDOW
             if value is not None:
                 j = value.end
                 continue
             if not (token.is_punct or token.is_space):
-                seen_words = True
+                m = d.covered.get(j)
+                if m is None or m.kind not in (
+                    "flags", "earlier_cues", "current_cues", "months", "comparators",
+                ) or found:
+                    seen_words = True
             j += 1
-        if len(free) == 1:
-            _bind(free[0], claimer)
-        elif len(free) > 1:
-            claimer.ambiguous_text = doc[claimer.start : free[-1].end].text
+        for value in _row_bounds_as_ranges(d, found, ranges):
+            _bind(value, claimer)
+
+
+def _row_bounds_as_ranges(d: _Doc, found: list[_Value], ranges: list[_Range]) -> list[_Value]:
+    """In a row "16.0  <=15.0 umol/L  H" the bounded second number is the lab's range."""
+    if len(found) < 2:
+        return found
+    first = found[0]
+    row_has_range = any(r.line == first.line and r.start > first.start for r in ranges)
+    kept = [first]
+    for value in found[1:]:
+        if value.comparator and value.line == first.line and not row_has_range:
+            value.excluded = value.range_part = True
+            ranges.append(_Range(_range_of(value, None, None), value.text_start, value.end,
+                                 value.line, cued=False))
+            row_has_range = True
+            continue
+        kept.append(value)
+    return kept
+
+
+def _link_heading_rows(d: _Doc, claimers, values) -> None:
+    """A test named alone on its line owns the loose values of the lines under it.
+
+    "Serum vitamin B12 level\\nResult: 239 ng/L", "Vitamin B12 (ng/L)\\n 18/05/2023  142".
+    """
+    doc = d.doc
+    claimer_lines = {d.lines[c.start] for c in claimers}
+    for claimer in claimers:
+        if claimer.bound:
+            continue
+        line = d.lines[claimer.start]
+        if any(v.line == line and not v.excluded for v in values):
+            continue
+        later = [c for c in claimers if d.lines[c.start] > line]
+        stop_line = d.lines[later[0].start] if later else None
+        blank_after = next(
+            (d.lines[t.i] for t in doc[claimer.end :] if _is_blank_line(t)), None
+        )
+        for value in values:
+            if value.excluded or value.owner is not None or value.line <= line:
+                continue
+            if stop_line is not None and value.line >= stop_line:
+                break
+            if blank_after is not None and value.line > blank_after:
+                break
+            if value.line in claimer_lines:
+                continue
+            _bind(value, claimer)
+
+
+def _link_row_leading(d: _Doc, claimers, values) -> None:
+    """"276<tab>B12<tab>ng/L": a row that starts with its value, then names its test."""
+    by_line: dict[int, list[_Mention]] = {}
+    for c in claimers:
+        by_line.setdefault(d.lines[c.start], []).append(c)
+    for value in values:
+        if value.excluded or value.owner is not None:
+            continue
+        line_claimers = by_line.get(value.line, [])
+        if len(line_claimers) != 1 or line_claimers[0].bound:
+            continue
+        first = next(t for t in d.doc if d.lines[t.i] == value.line and not t.is_space)
+        if first.i == value.text_start and line_claimers[0].start > value.start:
+            _bind(value, line_claimers[0])
+
+
+def _link_time_cued(d: _Doc, claimers, values) -> None:
+    """"Folate 6 months ago: 4,2 nmol/l. Today: 9,8 nmol/l": the cue carries the test on."""
+    doc = d.doc
+    for value in values:
+        if value.excluded or value.owner is not None:
+            continue
+        k = value.text_start - 1
+        cue = None
+        fillers = 0
+        while k >= 0:
+            m = d.covered.get(k)
+            if m is not None and m.kind in ("current_cues", "earlier_cues"):
+                cue = m
+                break
+            if doc[k].lower_ in CONTINUATION_FILLERS and fillers < 3:
+                fillers += 1
+            elif not (doc[k].is_punct or doc[k].is_space):
+                break
+            k -= 1
+        if cue is None:
+            continue
+        before = [c for c in claimers if c.end <= cue.start and c.kind == "analytes"]
+        if not before or d.lines[cue.start] - d.lines[before[-1].start] > 1:
+            continue
+        units = _accepted_units().get(before[-1].key, ())
+        if value.unit is None or value.unit in units:
+            _bind(value, before[-1])
 
 
 def _link_backward_units(doc, claimers, values, accepted_units) -> None:
-    """Rule 4: "480 pmol/L b12" (only when the unit makes the pairing unambiguous)."""
+    """"480 pmol/L b12" (only when the unit makes the pairing unambiguous)."""
     value_end = {v.end: v for v in values}
     claimer_ends = {c.end for c in claimers}
     for claimer in claimers:
-        if claimer.bound is not None or claimer.kind != "analytes":
+        if claimer.bound or claimer.kind != "analytes":
             continue
         j = claimer.start
         while j > 0 and j > claimer.start - BACKWARD_WINDOW:
@@ -445,32 +861,368 @@ def _link_backward_units(doc, claimers, values, accepted_units) -> None:
             j -= 1
 
 
-def _condition(doc, mentions: list[_Mention]) -> str:
-    """The most advanced liver condition named and not negated; "none" if only denied."""
-    negation_ends = [m.end for m in mentions if m.kind == "negations"]
-    condition_starts = {m.start for m in mentions if m.kind == "conditions"}
-    positive: list[str] = []
-    said_none = False
-    for m in mentions:
+# --- units, flags and ranges of linked values ----------------------------------------
+
+
+def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None:
+    """A unit after a flag or the printed range in the same row: "412 H 87-318 nmol/L"."""
+    doc = d.doc
+    range_at = {r.start: r for r in ranges}
+    for value in values:
+        if value.excluded:
+            continue
+        j = value.end
+        while j < len(doc) and d.lines[j] == value.line:
+            token = doc[j]
+            m = d.covered.get(j)
+            if j in range_at:
+                r = range_at[j]
+                if r.lab_range.unit and value.unit is None:
+                    value.unit = r.lab_range.unit
+                j = r.end
+                continue
+            if m is not None and m.kind in UNIT_KINDS and m.start == j:
+                if value.unit is None:
+                    value.unit, value.unit_kind = _unit_key(d, m), m.kind
+                j = m.end
+                continue
+            if m is not None and m.kind == "flags" and m.start == j:
+                if value.flag is None and _is_flag(d, m):
+                    value.flag = m.key
+                j = m.end
+                continue
+            if token.is_space or token.text in ("(", ")", "[", "]", ":", "*") or (
+                token.lower_ in FLAG_LEADS
+            ) or (m is not None and m.kind == "reference_cues"):
+                if token.text == "*" and value.flag is None:
+                    value.flag = "*"
+                j += 1
+                continue
+            break
+        if value.flag is None:
+            value.flag = _flag_on_next_line(d, value)
+
+
+def _is_flag(d: _Doc, m: _Mention) -> bool:
+    """Single letters and symbols always; "High"/"Low" only in a column or after "flagged"."""
+    doc = d.doc
+    text = doc[m.start : m.end].text
+    if m.end - m.start == 1 and (len(text) <= 2 and text.isupper() or not text.isalpha()):
+        return True
+    prev = doc[m.start - 1] if m.start > 0 else None
+    return prev is None or prev.is_space or prev.text in ("(", "\t") or (
+        prev.lower_ in FLAG_LEADS
+    ) or ("\n" in (prev.whitespace_ or ""))
+
+
+def _flag_on_next_line(d: _Doc, value: _Value) -> str | None:
+    """"Value: 0.45\\nHigh": a flag alone on the line after the value."""
+    doc = d.doc
+    tokens = [t for t in doc[value.end :] if d.lines[t.i] == value.line + 1 and not t.is_space]
+    if not tokens:
+        return None
+    m = d.covered.get(tokens[0].i)
+    if m is not None and m.kind == "flags" and m.end - 1 == tokens[-1].i:
+        return m.key
+    return None
+
+
+def _attach_ranges(d: _Doc, claimers, ranges: list[_Range], values: list[_Value]) -> None:
+    """Each printed range belongs to one test: the value before it on its line, the test
+    named on its line, or (a "Normal range:" line) the value just before or after it."""
+    bound = [v for v in values if v.owner is not None and not v.excluded]
+    for r in sorted(ranges, key=lambda r: r.start):
+        analyte_claimers = [c for c in claimers if d.lines[c.start] == r.line]
+        on_line = [v for v in bound if v.line == r.line and v.start < r.start]
+        target: _Mention | None = None
+        if on_line:
+            target = on_line[-1].owner
+        elif analyte_claimers:
+            target = analyte_claimers[0]
+        elif r.cued:
+            before = [v for v in bound if v.start < r.start]
+            after = [v for v in bound if v.start > r.start]
+            if before and before[-1].lab_range is None and r.line - before[-1].line <= 2:
+                target = before[-1].owner
+            elif after and after[0].line - r.line <= 1:
+                target = after[0].owner
+        if target is None:
+            continue
+        for v in _values_of(target, claimers):
+            if v.lab_range is None:
+                v.lab_range = r.lab_range
+                if v.unit is None and r.lab_range.unit:
+                    v.unit = r.lab_range.unit  # "Normal range: 0.00 - 0.40 nmol/mL"
+
+
+def _values_of(target: _Mention, claimers) -> list[_Value]:
+    """The values of every mention of the same test (a report may name it twice)."""
+    return [
+        v for c in claimers if c.kind == target.kind and c.key == target.key for v in c.bound
+    ]
+
+
+def _free_units(d: _Doc, values: list[_Value], ranges: list[_Range], claimers) -> tuple:
+    """Units stated away from a number: per test ("B12 ng/L", "B12 (ng/L)") or for all."""
+    attached: set[int] = set()
+    for v in values:
+        attached.update(range(v.start, v.end))
+    per_test: dict[str, str] = {}
+    general: list[str] = []
+    claimer_end = {c.end: c for c in claimers}
+    for m in d.mentions:
+        if m.kind != "units" or m.start in attached:
+            continue
+        k = m.start
+        while k > 0 and (d.doc[k - 1].text in ("(", ":") or d.doc[k - 1].is_space):
+            k -= 1
+        owner = claimer_end.get(k)
+        if owner is not None and owner.kind == "analytes":
+            per_test.setdefault(owner.key, m.key)
+        else:
+            general.append(m.key)
+    return per_test, general
+
+
+def _apply_free_units(d, values, ranges, claimers, accepted) -> None:
+    per_test, general = _free_units(d, values, ranges, claimers)
+    for claimer in claimers:
+        if claimer.kind == "specimens":
+            for v in claimer.bound:
+                if v.unit is None and len(set(general)) == 1:
+                    v.unit = general[0]
+            continue
+        if claimer.kind != "analytes":
+            continue
+        series = claimer.bound
+        stated = [v.unit for v in series if v.unit is not None]
+        for v in series:
+            if v.unit is not None:
+                continue
+            if len(set(stated)) == 1:
+                v.unit = stated[0]  # "from 3.1 to 15.6 ng/mL": one unit for the history
+            elif claimer.key in per_test:
+                v.unit = per_test[claimer.key]
+            else:
+                fitting = {u for u in general if u in accepted.get(claimer.key, ())}
+                if len(fitting) == 1:
+                    v.unit = fitting.pop()
+
+
+# --- history: which result is current ------------------------------------------------
+
+
+def _date_of(text: str) -> tuple[int, int, int] | None:
+    match = _DATE.match(text)
+    if not match:
+        return None
+    a, b, c = match.groups()
+    if len(a) == 4:
+        return (int(a), int(b), int(c or 0))
+    if c is None:
+        return None
+    year = int(c) + (2000 if len(c) == 2 else 0)
+    return (year, int(b), int(a))
+
+
+def _token_date(d: _Doc, i: int) -> tuple[int, int, int] | None:
+    token = d.doc[i]
+    date = _date_of(token.text)
+    if date is not None:
+        return date
+    if _YEAR.match(token.text):
+        return (int(token.text), 0, 0)
+    return None
+
+
+def _assign_dates(d: _Doc, values: list[_Value]) -> None:
+    """A date on a value's row before it, in brackets after it, or a column heading date."""
+    doc = d.doc
+    header: list[tuple[int, int, int]] = []
+    for line in sorted(set(d.lines)):
+        tokens = [t for t in doc if d.lines[t.i] == line]
+        dates = [x for t in tokens if (x := _date_of(t.text)) is not None]
+        if len(dates) >= 2 and not any(v.line == line and not v.excluded for v in values):
+            header = dates
+            break
+    rows: dict[int, list[_Value]] = {}
+    for v in values:
+        if v.owner is not None and not v.excluded:
+            rows.setdefault(v.line, []).append(v)
+    for v in values:
+        if v.owner is None or v.excluded:
+            continue
+        k = v.text_start - 1
+        while k >= 0 and d.lines[k] == v.line and d.covered.get(k) is not v.owner:
+            if (date := _token_date(d, k)) is not None:
+                v.date = date
+                break
+            if d.kind_at(k) in CLAIMER_KINDS:
+                break
+            k -= 1
+        if v.date is None:
+            j = v.end
+            while j < len(doc) and j < v.end + 4 and d.lines[j] == v.line:
+                if (date := _token_date(d, j)) is not None and j > v.end:
+                    v.date = date
+                    break
+                if doc[j].like_num and j != v.end:
+                    break
+                j += 1
+        row = rows.get(v.line, [])
+        if v.date is None and header and len(row) == len(header):
+            v.date = header[row.index(v)]
+
+
+def _assign_cues(d: _Doc, claimer: _Mention, series: list[_Value]) -> None:
+    """"last year 180, now 420", "(prev 290 in 2022)", "520 before treatment and 210
+    after": a cue just after a value marks it, else a cue before it (back to the previous
+    value, or the start of the test's line for the first)."""
+    doc = d.doc
+    line_start = next(t.i for t in doc if d.lines[t.i] == d.lines[claimer.start])
+    used: set[int] = set()
+    for i, v in enumerate(series):
+        nxt = series[i + 1].text_start if i + 1 < len(series) else len(doc)
+        j = v.end
+        while j < min(nxt, v.end + 3) and not (
+            _is_boundary(doc[j]) or doc[j].like_num or doc[j].is_punct
+        ):
+            word = doc[j].lower_
+            if word in POST_EARLIER or word in POST_CURRENT:
+                v.when = "earlier" if word in POST_EARLIER else "current"
+                used.add(j)
+                break
+            j += 1
+    for i, v in enumerate(series):
+        if v.when is not None:
+            continue
+        lo = series[i - 1].end if i else min(claimer.start, line_start)
+        for k in range(v.text_start - 1, lo - 1, -1):
+            m = d.covered.get(k)
+            if k in used or m is None:
+                continue
+            if m.kind in ("current_cues", "earlier_cues"):
+                v.when = "current" if m.kind == "current_cues" else "earlier"
+                break
+
+
+def _split_history(d: _Doc, claimers) -> list[tuple[str, _Value, list[_Value]]]:
+    """Per test: the current value and the earlier ones, all values kept."""
+    by_analyte: dict[str, list[tuple[_Mention, _Value]]] = {}
+    for claimer in claimers:
+        if claimer.kind != "analytes":
+            continue
+        _assign_cues(d, claimer, claimer.bound)
+        for v in claimer.bound:
+            by_analyte.setdefault(claimer.key, []).append((claimer, v))
+    out = []
+    for analyte, pairs in by_analyte.items():
+        series = sorted((v for _, v in pairs), key=lambda v: v.start)
+        if len(series) == 1:
+            out.append((analyte, series[0], []))
+            continue
+        if all(v.date is not None for v in series):
+            current = max(enumerate(series), key=lambda p: (p[1].date, p[0]))[1]
+        else:
+            flagged = [v for v in series if v.when == "current"]
+            unmarked = [v for v in series if v.when is None]
+            current = (flagged or unmarked or series)[-1]
+        out.append((analyte, current, [v for v in series if v is not current]))
+    return out
+
+
+# --- the liver condition ------------------------------------------------------------------
+
+
+def _condition(d: _Doc) -> str:
+    """The patient's own liver condition: the most advanced fatty-liver stage named and not
+    negated, ruled out, uncertain, asked about or someone else's; another liver disease;
+    "none" when only denied; "unknown" otherwise."""
+    doc = d.doc
+    fatty: list[str] = []
+    other = said_none = False
+    condition_starts = {m.start for m in d.mentions if m.kind == "conditions"}
+    for m in d.mentions:
         if m.kind != "conditions":
             continue
         if m.key == "none":
             said_none = True
             continue
-        # "no cirrhosis but fatty liver": the negation stops at "but" and at the next condition.
+        before = _clause_before(d, m.start, condition_starts)
+        kinds_before = {d.kind_at(k) for k in before}
         negated = any(
-            m.start - NEGATION_WINDOW <= end <= m.start
-            and not any(
-                _is_boundary(t) or t.lower_ in SCOPE_BREAKS or t.i in condition_starts
-                for t in doc[end : m.start]
-            )
-            for end in negation_ends
+            d.kind_at(k) == "negations" and m.start - k <= NEGATION_WINDOW for k in before
         )
-        if not negated:
-            positive.append(m.key)
-    if positive:
-        return max(positive, key=CONDITION_SEVERITY.__getitem__)
+        after = _clause_after(d, m.end, condition_starts)
+        if any(d.kind_at(k) == "post_negations" for k in after):
+            negated = True
+        if negated:
+            if m.key == "nafld":
+                said_none = True  # fatty liver ruled out: no fatty liver disease
+            continue
+        if "experiencers" in kinds_before or "uncertain_cues" in kinds_before:
+            continue
+        personal = any(doc[k].lower_ in PERSONAL_WORDS for k in before)
+        if after and d.kind_at(after[0]) == "uncertain_cues" and not personal:
+            continue  # "MASLD?", but not "is that too much with my fatty liver?"
+        if m.key == OTHER_LIVER:
+            other = True
+        else:
+            fatty.append(m.key)
+    if fatty:
+        return max(fatty, key=FATTY_SEVERITY.__getitem__)
+    if other:
+        return OTHER_LIVER
     return "none" if said_none else UNKNOWN_CONDITION
+
+
+def _clause_before(d: _Doc, start: int, stops: set[int]) -> list[int]:
+    doc = d.doc
+    out = []
+    k = start - 1
+    while k >= 0 and k >= start - CONTEXT_WINDOW - 2:
+        t = doc[k]
+        if _is_boundary(t) or t.lower_ in SCOPE_BREAKS or k in stops:
+            break
+        out.append(k)
+        k -= 1
+    return out
+
+
+def _clause_after(d: _Doc, end: int, stops: set[int]) -> list[int]:
+    doc = d.doc
+    out = []
+    k = end
+    while k < len(doc) and k < end + CONTEXT_WINDOW:
+        t = doc[k]
+        if (t.text in (".", "!", ";") or (t.is_space and "\n" in t.text)) or k in stops:
+            break
+        if t.lower_ in SCOPE_BREAKS:
+            break
+        if not t.is_space:
+            out.append(k)
+        k += 1
+    return out
+
+
+def _flag_words(d: _Doc, kind: str) -> bool:
+    """A phrase of ``kind`` not negated just before ("I don't take supplements")."""
+    doc = d.doc
+    for m in d.mentions:
+        if m.kind != kind and not (
+            kind == "treatment" and doc[m.start : m.end].text.lower() in TREATMENT_WORDS
+        ):
+            continue
+        if any(
+            d.kind_at(k) == "negations"
+            for k in range(max(0, m.start - NEGATION_WINDOW - 1), m.start)
+        ):
+            continue
+        return True
+    return False
+
+
+# --- the whole message ----------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
@@ -481,7 +1233,7 @@ def _accepted_units() -> dict[str, tuple[str, ...]]:
 
 
 def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
-    """Read every lab value and the liver condition from one message.
+    """Read every lab value, the history, what is not interpreted and the liver condition.
 
     ``expected_analyte`` is for a form asking for one value: a bare answer ("0,45",
     "350 pg/ml") is read as that analyte; an answer without one clear number gives a
@@ -492,40 +1244,86 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
     text = clean_text(text)
     if len(text) > MAX_MESSAGE_CHARS:
         return LabPanel(values=(), condition=UNKNOWN_CONDITION, too_long=True)
+    text = normalise_layout(text)
     engine = _engine()
     doc = engine.nlp.make_doc(text)
-    mentions = _mentions(doc, engine)
-    values = _values(doc, mentions)
-    claimers = _claimers(doc, mentions)
+    d = _index(doc, _mentions(doc, engine), text)
+    values = _values(d)
+    ranges = _find_ranges(d, values)
+    claimers = _claimers(d)
     candidates = [v for v in values if not v.excluded]
+    accepted = _accepted_units()
 
     _link_backward_phrases(doc, claimers, candidates)
     _link_lists(doc, claimers, candidates)
-    _link_forward(doc, claimers, values)
-    _link_backward_units(doc, claimers, values, _accepted_units())
+    _link_row_leading(d, claimers, values)
+    _link_forward(d, claimers, values, ranges)
+    _link_heading_rows(d, claimers, values)
+    _link_time_cued(d, claimers, values)
+    _link_backward_units(doc, claimers, values, accepted)
+    _fill_row_units(d, values, ranges)
+    _attach_ranges(d, claimers, ranges, values)
+    _apply_free_units(d, values, ranges, claimers, accepted)
+    _assign_dates(d, values)
 
-    inputs = []
-    for claimer in claimers:
-        if claimer.kind != "analytes":
-            continue
-        if claimer.bound is not None:
-            inputs.append(_to_input(claimer.key, claimer.bound))
-        elif claimer.ambiguous_text is not None:
-            inputs.append(LabInput(claimer.key, value=None, text=claimer.ambiguous_text))
+    notes = _notes(d, claimers, values)
+    inputs: list[LabInput] = []
+    earlier: list[LabInput] = []
+    for analyte, current, older in _split_history(d, claimers):
+        if analyte == "mma" and current.unit_kind == "urine_units":
+            continue  # noted as urine MMA
+        inputs.append(_to_input(analyte, current, "current"))
+        earlier.extend(_to_input(analyte, v, "earlier") for v in older)
     if expected_analyte is not None and not inputs:
-        loose = [v for v in candidates if v.owner is None]
+        loose = [v for v in values if not v.excluded and v.owner is None]
         if len(loose) == 1:
-            inputs.append(_to_input(_owner(expected_analyte, loose[0].unit), loose[0]))
+            inputs.append(_to_input(_owner(expected_analyte, loose[0].unit), loose[0], "current"))
         else:
             inputs.append(LabInput(analyte=expected_analyte, value=None, text=text.strip()[:80]))
     elif not inputs:
         # "actually it was 450 pmol/L": no test named, but the unit belongs to one test.
-        loose = [v for v in candidates if v.owner is None and v.unit is not None]
-        owners = [a for a, units in _accepted_units().items()
-                  if len(loose) == 1 and loose[0].unit in units]
+        loose = [v for v in values if not v.excluded and v.owner is None and v.unit is not None]
+        owners = [a for a, units in accepted.items() if len(loose) == 1 and loose[0].unit in units]
         if len(owners) == 1:
-            inputs.append(_to_input(owners[0], loose[0]))
-    return LabPanel(values=tuple(inputs), condition=_condition(doc, mentions))
+            inputs.append(_to_input(owners[0], loose[0], "current"))
+    return LabPanel(
+        values=tuple(inputs),
+        condition=_condition(d),
+        earlier=tuple(earlier),
+        notes=tuple(notes),
+        pregnant=_flag_words(d, "pregnancy"),
+        b12_treatment=_flag_words(d, "treatment"),
+    )
+
+
+def _notes(d: _Doc, claimers, values: list[_Value]) -> list[Note]:
+    """Other tests of the same substances, and doses: recognised, not interpreted here."""
+    doc = d.doc
+    notes: list[Note] = []
+    for claimer in claimers:
+        kind = None
+        if claimer.kind == "specimens":
+            kind = claimer.key
+        elif claimer.kind == "analytes" and claimer.key == "mma":
+            row = [t.lower_ for t in doc if d.lines[t.i] == d.lines[claimer.start]]
+            if any(claimer.bound) and (
+                any(v.unit_kind == "urine_units" for v in claimer.bound)
+                or any(SPECIMEN_WORDS.get(w) == "urine_mma" for w in row)
+            ):
+                kind = "urine_mma"
+                for v in claimer.bound:
+                    v.unit_kind = "urine_units"
+        if kind is None:
+            continue
+        for v in claimer.bound:
+            notes.append(Note(kind=kind, text=doc[claimer.start : v.end].text, value=v.value,
+                              unit=v.unit, comparator=v.comparator, lab_range=v.lab_range))
+        if kind == "urine_mma":
+            claimer.bound = []
+    if any(v.dose for v in values):
+        dose_text = next(v.text for v in values if v.dose)
+        notes.append(Note(kind="dose", text=dose_text))
+    return notes
 
 
 def _owner(expected: str, unit: str | None) -> str:
@@ -541,13 +1339,16 @@ def _owner(expected: str, unit: str | None) -> str:
     return owners[0] if len(owners) == 1 else expected
 
 
-def _to_input(analyte: str, value: _Value) -> LabInput:
+def _to_input(analyte: str, value: _Value, when: str) -> LabInput:
     return LabInput(
         analyte=analyte,
         value=value.value,
         unit=value.unit,
         comparator=value.comparator,
         text=value.text,
+        lab_range=value.lab_range,
+        flag=value.flag,
+        when=when,
     )
 
 

@@ -10,13 +10,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from actions.labs.datafile import read_yaml
-from actions.labs.models import ANALYTES, COMPARATORS, LIVER_CONDITIONS
+from actions.labs.models import ANALYTES, COMPARATORS, LIVER_CONDITIONS, OTHER_LIVER, SPECIMENS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 VOCABULARY_PATH = PROJECT_ROOT / "knowledge" / "lab_vocabulary.yml"
 
 # Kinds of phrase; a phrase (lower-cased) may belong to one kind only.
-GROUPED_KINDS = ("analytes", "units", "comparators", "conditions")
+GROUPED_KINDS = (
+    "analytes", "units", "comparators", "conditions", "specimens", "flags", "urine_units"
+)
 LIST_KINDS = (
     "other_tests",
     "other_units",
@@ -27,6 +29,16 @@ LIST_KINDS = (
     "months",
     "reference_cues",
     "negations",
+    "earlier_cues",
+    "current_cues",
+    "frequency_cues",
+    "dose_verbs",
+    "experiencers",
+    "uncertain_cues",
+    "post_negations",
+    "pregnancy",
+    "target_cues",
+    "comment_cues",
 )
 
 
@@ -68,7 +80,8 @@ def load_vocabulary(path: Path = VOCABULARY_PATH) -> Vocabulary:
     expected_keys = {
         "analytes": set(ANALYTES),
         "comparators": set(COMPARATORS),
-        "conditions": {*LIVER_CONDITIONS, "none"},
+        "conditions": {*LIVER_CONDITIONS, OTHER_LIVER, "none"},
+        "specimens": set(SPECIMENS),
     }
     phrases: list[tuple[str, str, tuple[str, ...]]] = []
     for kind in GROUPED_KINDS:

@@ -126,16 +126,24 @@ def test_condition_named_in_the_text(text, condition):
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "current", "earlier"),
     [
-        "b12 went from 200 to 350",
-        "b12 480 pmol/L, 2 weeks later 500",
-        "my b12 was low (150), now 400",
+        ("b12 went from 200 to 350", "350", ["200"]),
+        ("b12 480 pmol/L, 2 weeks later 500", "500", ["480"]),
+        ("my b12 was low (150), now 400", "400", ["150"]),
+        ("b12 now 420, last year 180", "420", ["180"]),
+        ("B12 = 300 pg/ml (prev 290 pg/ml in 2022)", "300", ["290"]),
+        ("Folate: 2.2 ng/mL (Jan) → 8.9 ng/mL (Apr) → 17.4 ng/mL (Jul)", "17.4", ["2.2", "8.9"]),
     ],
 )
-def test_two_candidate_numbers_give_no_value_never_the_first(text):
-    (value,) = parse(text).values
-    assert value.analyte == "b12" and value.value is None and value.text
+def test_several_results_of_one_test_are_a_history_with_the_latest_current(
+    text, current, earlier
+):
+    panel = parse(text)
+    (value,) = panel.values
+    assert value.value == Decimal(current) and value.when == "current"
+    assert [v.value for v in panel.earlier] == [Decimal(e) for e in earlier]
+    assert all(v.when == "earlier" for v in panel.earlier)
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ def _write(tmp_path: Path, mutate) -> Path:
 def test_project_vocabulary_loads():
     vocabulary = load_vocabulary()
     assert "cobalamin" in vocabulary.spellings("analytes", "b12")
-    assert set(vocabulary.units) == {"pmol/L", "pg/mL", "ng/L", "µmol/L", "nmol/L", "ng/mL", "µg/L"}
+    assert set(vocabulary.units) == {
+        "pmol/L", "pg/mL", "ng/L", "µmol/L", "nmol/L", "nmol/mL", "ng/mL", "µg/L"
+    }
 
 
 @pytest.mark.parametrize(
