@@ -8,12 +8,12 @@ against the knowledge base once per process so that every quote is the article's
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from actions.labs.datafile import read_yaml
-from actions.labs.models import FINDING_IDS, LIVER_CONDITIONS, Finding, Quote
+from actions.labs.models import FINDING_IDS, LIVER_CONDITIONS, OTHER_LIVER, Finding, Quote
 from actions.labs.reference import ReferenceTable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -33,6 +33,8 @@ class Facts:
     given: frozenset[str]
     condition: str
     every_value_normal: bool
+    bands: dict[str, frozenset[str]] = field(default_factory=dict)
+    b12_treatment: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,34 @@ class Has:
 
 
 @dataclass(frozen=True)
+class InBand:
+    """Some value of ``analyte`` is in one of ``bands`` (e.g. homocysteine "severe")."""
+
+    analyte: str
+    bands: tuple[str, ...]
+
+    def holds(self, facts: Facts) -> bool:
+        return bool(facts.bands.get(self.analyte, frozenset()) & set(self.bands))
+
+
+@dataclass(frozen=True)
 class NotGiven:
-    """No value of ``analyte`` was given, not even one that could not be read."""
+    """No value of ``analyte`` could be placed (none given, or none readable)."""
 
     analyte: str
 
     def holds(self, facts: Facts) -> bool:
-        return self.analyte not in facts.given
+        return not facts.statuses.get(self.analyte)
+
+
+@dataclass(frozen=True)
+class Treated:
+    """B12 injections, tablets or supplements were mentioned (``expected`` True), or not."""
+
+    expected: bool = True
+
+    def holds(self, facts: Facts) -> bool:
+        return facts.b12_treatment == self.expected
 
 
 @dataclass(frozen=True)
@@ -83,15 +106,26 @@ class EveryValueNormal:
 @dataclass(frozen=True)
 class Rule:
     finding_id: str
-    when: tuple[Has | NotGiven | AnyOf | ConditionIn | EveryValueNormal, ...]
+    when: tuple[Has | InBand | NotGiven | Treated | AnyOf | ConditionIn | EveryValueNormal, ...]
 
     def holds(self, facts: Facts) -> bool:
         return all(clause.holds(facts) for clause in self.when)
 
 
+# Every value outside its range raises at least one finding (a test proves it over every
+# status and combination); none pairs a confirmation with a treatment.
 FINDING_RULES: tuple[Rule, ...] = (
-    Rule("b12_high_liver", (Has("b12", ("high",)), ConditionIn(LIVER_CONDITIONS))),
-    Rule("b12_high_unexplained", (Has("b12", ("high",)), ConditionIn(("none", "unknown")))),
+    Rule("homocysteine_severe", (InBand("homocysteine", ("severe",)),)),
+    Rule(
+        "b12_high_liver",
+        (Has("b12", ("high",)), ConditionIn((*LIVER_CONDITIONS, OTHER_LIVER)), Treated(False)),
+    ),
+    Rule(
+        "b12_high_unexplained",
+        (Has("b12", ("high",)), ConditionIn(("unknown",)), Treated(False)),
+    ),
+    Rule("b12_high_no_liver", (Has("b12", ("high",)), ConditionIn(("none",)), Treated(False))),
+    Rule("b12_high_treatment", (Has("b12", ("high",)), Treated(True))),
     Rule(
         "functional_deficiency_possible",
         (
@@ -103,6 +137,8 @@ FINDING_RULES: tuple[Rule, ...] = (
     Rule(
         "deficiency_supported", (Has("b12", ("deficient", "borderline")), Has("mma", ("elevated",)))
     ),
+    Rule("b12_low_mma_normal", (Has("b12", ("deficient", "borderline")), Has("mma", ("normal",)))),
+    Rule("mma_elevated", (Has("mma", ("elevated",)), NotGiven("b12"))),
     Rule("homocysteine_elevated", (Has("homocysteine", ("elevated",)),)),
     Rule("folate_low", (Has("folate", ("deficient", "low")),)),
     Rule("all_normal", (EveryValueNormal(),)),
@@ -115,7 +151,7 @@ def matching_finding_ids(facts: Facts, rules: tuple[Rule, ...] = FINDING_RULES) 
 
 def _status_clauses(rule: Rule):
     for clause in rule.when:
-        if isinstance(clause, Has):
+        if isinstance(clause, Has | InBand):
             yield clause
         elif isinstance(clause, AnyOf):
             yield from clause.clauses
@@ -129,8 +165,13 @@ def check_rules_against_table(
         if rule.finding_id not in FINDING_IDS:
             raise FindingTableError(f"rule for unknown finding {rule.finding_id!r}")
         for clause in _status_clauses(rule):
-            known = table.spec(clause.analyte).statuses
-            unknown = [s for s in clause.statuses if s not in known]
+            spec = table.spec(clause.analyte)
+            if isinstance(clause, InBand):
+                known = tuple(b.band for b in spec.bands)
+                names = clause.bands
+            else:
+                known, names = spec.statuses, clause.statuses
+            unknown = [s for s in names if s not in known]
             if unknown:
                 raise FindingTableError(
                     f"rule {rule.finding_id}: {clause.analyte} has no status {unknown} "
@@ -145,7 +186,7 @@ class FindingText:
 
 
 def load_finding_texts(path: Path = FINDING_QUOTES_PATH) -> dict[str, FindingText]:
-    """Summary and passage ids per finding; every one of the eight ids, no other."""
+    """Summary and passage ids per finding; every finding id, no other."""
     path = Path(path)
     data = read_yaml(path, FindingTableError)
     findings = data.get("findings") if isinstance(data, dict) else None

@@ -20,6 +20,7 @@ from actions.labs.models import (
     LabResult,
     plain_number,
 )
+from actions.labs.notes import panel_notes
 from actions.labs.reference import AnalyteSpec, ReferenceTable, reference_table
 
 EXAMPLE_MESSAGE = "B12 350 pmol/L, homocysteine 12 µmol/L"
@@ -121,7 +122,7 @@ def evaluate(item: LabInput, table: ReferenceTable) -> LabResult | LabError:
         canonical = spec.to_canonical(item.value, unit)
         if not spec.is_plausible(canonical):
             continue
-        classification = spec.classify(canonical, item.comparator)
+        classification = spec.classify(canonical, item.comparator, (item.value, unit))
         if classification is None:
             return _invalid(spec, item, "open_bound")
         placed.append((unit, canonical, classification))
@@ -140,6 +141,9 @@ def evaluate(item: LabInput, table: ReferenceTable) -> LabResult | LabError:
         band=classification.band,
         assumed_unit=item.unit is None,
         comparator=item.comparator,
+        lab_range=item.lab_range,
+        flag=item.flag,
+        when=item.when,
     )
 
 
@@ -157,9 +161,15 @@ def interpret(panel: LabPanel, table: ReferenceTable | None = None) -> Interpret
     if not panel.values:
         errors.append(no_values_error(panel.too_long))
 
+    if not panel.values and (panel.notes or panel.earlier):
+        errors.clear()  # what was read is said in the notes; "no values" would contradict it
+
     statuses: dict[str, set[str]] = {}
+    bands: dict[str, set[str]] = {}
     for result in results:
         statuses.setdefault(result.analyte, set()).add(result.status)
+        if result.band:
+            bands.setdefault(result.analyte, set()).add(result.band)
     facts = Facts(
         statuses={a: frozenset(s) for a, s in statuses.items()},
         given=frozenset(item.analyte for item in panel.values),
@@ -167,13 +177,23 @@ def interpret(panel: LabPanel, table: ReferenceTable | None = None) -> Interpret
         every_value_normal=bool(results)
         and not errors
         and all(r.status == "normal" for r in results),
+        bands={a: frozenset(b) for a, b in bands.items()},
+        b12_treatment=panel.b12_treatment,
     )
     catalogue = finding_catalogue()
     findings = tuple(catalogue[f] for f in matching_finding_ids(facts))
+    earlier = []
+    for item in panel.earlier:
+        outcome = evaluate(item, table) if item.analyte in ANALYTES else None
+        if isinstance(outcome, LabResult):
+            earlier.append(outcome)
+    names = {spec.analyte: spec.name for spec in table.analytes}
     return Interpretation(
         values=tuple(results),
         condition=condition,
         findings=findings,
         errors=tuple(errors),
         caveat=table.caveat,
+        earlier=tuple(earlier),
+        notes=panel_notes(panel, names),
     )

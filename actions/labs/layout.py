@@ -4,8 +4,9 @@ Patients paste reports from many labs: tab- or space-aligned tables, CSV exports
 tables, dot leaders ("VITAMIN B12 ....... 156"), leading dots (".38"), "1500+" for an
 open upper bound, ISO dates. Each becomes the shape the parser already reads, without
 changing any digit: a column separator becomes a tab, ".38" becomes "0.38", "1500+"
-becomes ">1500" (what the lab means), "2023-03-01" becomes "2023/03/01" (one date token,
-never three numbers).
+becomes ">1500" (what the lab means), "2023-03-01" and "12-06-2024" become dates with
+slashes (one date token, never three numbers), "->" an arrow, and in a report that writes
+decimal commas ("6,4") a dot between thousands is dropped ("1.023" is 1023).
 """
 
 from __future__ import annotations
@@ -17,26 +18,37 @@ _DOT_LEADER = re.compile(r"[ \t]*\.{3,}[ \t]*")
 _LEADING_DOT = re.compile(r"(?<![\w.,])\.(\d)")
 _OPEN_UPPER = re.compile(r"(?<![\w.,])(\d[\d.,]*)\+(?![\w+])")
 _ISO_DATE = re.compile(r"\b((?:19|20)\d\d)-(\d\d?)-(\d\d?)\b")
+_DASH_DATE = re.compile(r"\b(\d\d?)-(\d\d?)-((?:19|20)?\d\d)\b")
+_ARROW = re.compile(r"-+>")
+_EURO_THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})\.(\d{3})(?![\d.,])")
+_DECIMAL_COMMA_USED = re.compile(r"(?<![\d.,])\d+,\d{1,2}(?![\d,])")
 _APPROX = re.compile(r"(?i)(?<!\w)(?:approx\.?|approximately|circa|ca\.|~)[ \t]*(?=[<>]?\d)")
 
 
 def _csv_to_tabs(lines: list[str]) -> list[str]:
-    """A CSV export (a header row of names, rows with as many commas) as tab columns."""
+    """A CSV export (a header row of names, rows with as many separators) as tab columns;
+    the separator is a comma, or a semicolon as European spreadsheets write it."""
     if len(lines) < 2:
         return lines
     header = lines[0]
-    commas = header.count(",")
-    if commas < 2 or any(ch.isdigit() for ch in header):
-        return lines
-    rows = [line for line in lines[1:] if line.strip()]
-    if not rows or any(row.count(",") != commas for row in rows):
-        return lines
-    return [line.replace(",", "\t") for line in lines]
+    for separator in (",", ";"):
+        count = header.count(separator)
+        if count < 2 or any(ch.isdigit() for ch in header):
+            continue
+        rows = [line for line in lines[1:] if line.strip()]
+        if rows and all(row.count(separator) == count for row in rows):
+            return [line.replace(separator, "\t") for line in lines]
+    return lines
 
 
 def normalise_layout(text: str) -> str:
     """The same message with its layout made regular; numbers and words unchanged."""
     text = _ISO_DATE.sub(r"\1/\2/\3", text)
+    text = _DASH_DATE.sub(r"\1/\2/\3", text)
+    text = _ARROW.sub(" → ", text)
+    if _DECIMAL_COMMA_USED.search(text):
+        # A report that writes "6,4" uses the dot for thousands: "1.023" is 1023.
+        text = _EURO_THOUSANDS.sub(r"\1\2", text)
     lines = _csv_to_tabs(text.split("\n"))
     text = "\n".join(lines)
     text = _PIPE.sub("\t", text)

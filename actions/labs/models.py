@@ -18,8 +18,11 @@ NOTE_KINDS = (*SPECIMENS, "dose")
 WHEN = ("current", "earlier")
 
 FINDING_IDS = (
+    "homocysteine_severe",
     "b12_high_liver",
     "b12_high_unexplained",
+    "b12_high_no_liver",
+    "b12_high_treatment",
     "functional_deficiency_possible",
     "deficiency_confirm_mma",
     "deficiency_supported",

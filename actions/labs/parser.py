@@ -62,13 +62,16 @@ BACKWARD_LINKS = frozenset({"for", "of"})
 BACKWARD_FILLERS = frozenset({"for", "of", "my", "the", "your", "his", "her", "serum", "total"})
 SCOPE_BREAKS = frozenset({"but", "however", "although", "though", "yet", ",", "just"})
 LIST_SEPARATORS = frozenset({",", "and", "&", "/", "+"})
-RANGE_DASHES = frozenset({"-", "–", "—", "to"})
+RANGE_DASHES = frozenset({"-", "–", "—", "to", "à", "bis", "a"})
 OPEN_BRACKETS = frozenset({"(", "["})
 # Words a printed range may carry between its cue and its numbers: "Ref. Interval :- Adult
 # (Male) : < 15".
 REFERENCE_FILLERS = frozenset({"interval", "intervals", "adult", "adults", "male", "female",
                                "men", "women", "values", "value", "normal", "range"})
 FLAG_LEADS = frozenset({"flagged", "flag", "flagged as", "marked"})
+REPORT_WORDS = frozenset({"report", "app", "lab", "labs", "result", "results", "printout",
+                          "sheet", "portal", "form"})
+FLAG_LABELS = frozenset({"flag", "flags", "comment", "comments", "status"})
 # "540 not 450", "540 rather than 450": the figure after the cue is the one being corrected.
 CORRECTION_CUES = (("not",), ("rather", "than"), ("instead", "of"))
 CORRECTION_WINDOW = 4  # tokens before the cue in which the corrected-to figure must stand
@@ -88,7 +91,9 @@ POST_EARLIER = frozenset({"before", "ago", "earlier", "previously", "prior"})
 POST_CURRENT = frozenset({"after", "now", "today", "currently"})
 # "Two years ago it was 139": words between a time cue and the value it carries.
 CONTINUATION_FILLERS = frozenset({"it", "'s", "was", "is", "were", "at", "came", "back", "had",
-                                  "of", "level", "result"})
+                                  "of", "level", "result", "injections", "injection",
+                                  "treatment", "loading", "doses", "supplements", "tablets",
+                                  "weeks", "months", "sublingual", "mcg", "1000mcg"})
 DOSE_QUESTION_WORDS = frozenset({"better", "dose", "dosage", "take", "strength", "which"})
 SPECIMEN_WORDS = {"urine": "urine_mma", "urinary": "urine_mma"}
 SPECIMEN_ANALYTE = {"active_b12": "b12", "red_cell_folate": "folate", "urine_mma": "mma"}
@@ -210,7 +215,11 @@ def _make_nlp():
         r"(?<=\S)[=:;](?=\S)",  # "b12:480", "hcy=17"
         r"(?<=[0-9])[–—](?=[0-9])",  # "150–700"
     ]
-    suffixes = [*nlp.Defaults.suffixes, r"(?<=[A-Za-zµμ])\."]  # "pmol/L." -> "L", "."
+    suffixes = [
+        *nlp.Defaults.suffixes,
+        r"(?<=[A-Za-zµμ])\.",  # "pmol/L." -> "L", "."
+        r"(?<=[A-Za-z]{3})-",  # "folate- 3.5" -> "folate", "-"
+    ]
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
     # English keeps "l." whole (an initial); here it ends "nmol/l." at the end of a sentence.
@@ -292,7 +301,7 @@ def _index(doc, mentions: list[_Mention], text: str) -> _Doc:
 def _is_boundary(token) -> bool:
     if token.text == "." and token.i > 0:
         before = token.doc[token.i - 1]
-        if before.is_alpha is False and "." in before.text or (
+        if (before.is_alpha is False and "." in before.text) or (
             before.is_alpha and len(before.text) <= 2 and not token.whitespace_
         ):
             return False  # "i.S.", "Vit." inside a row, not the end of a sentence
@@ -419,8 +428,8 @@ def _is_not_a_result(d: _Doc, value: _Value, after, cue) -> bool:
         if cue is not None and cue.kind in ("year_cues", "months"):
             return True
         nxt = value.number_end
-        if nxt < len(doc) and doc[nxt].text in (":", ")", "-"):
-            return True  # "2022: 1,890", "(2021)"
+        if nxt < len(doc) and doc[nxt].text in (":", ")", "-", "="):
+            return True  # "2022: 1,890", "(2021)", "2019 = 180"
     if whole and 1 <= number <= 31:
         if (cue is not None and cue.kind == "months") or (
             after is not None and after.kind == "months"
@@ -432,15 +441,22 @@ def _is_not_a_result(d: _Doc, value: _Value, after, cue) -> bool:
             if month is not None and month.kind == "months":
                 return True
     i = value.start
-    if i >= 2 and doc[i - 1].text == ":" and not doc[i - 2].whitespace_ and doc[i - 2].like_num:
+    if i >= 2 and doc[i - 1].text == ":" and not doc[i - 2].whitespace_ and _clock(doc[i - 2].text,
+                                                                                   raw):
         return True
     j = value.number_end
     return (
         j + 1 < len(doc)
         and doc[j].text == ":"
         and not doc[j - 1].whitespace_
-        and doc[j + 1].like_num
+        and _clock(raw, doc[j + 1].text)
     )
+
+
+def _clock(hours: str, minutes: str) -> bool:
+    """"8:12", "14:30": a time of day, not "2023: 0.22"."""
+    return (hours.isdigit() and int(hours) <= 24 and minutes.isdigit() and len(minutes) == 2
+            and int(minutes) < 60)
 
 
 def _find_doses(d: _Doc, values: list[_Value]) -> None:
@@ -453,7 +469,7 @@ def _find_doses(d: _Doc, values: list[_Value]) -> None:
         while j < len(doc) and j < value.number_end + 2 and doc[j].is_space:
             j += 1
         nxt = d.by_start.get(j)
-        if nxt is not None and nxt.kind == "frequency_cues":
+        if nxt is not None and nxt.kind in ("frequency_cues", "dose_verbs"):
             value.excluded = value.dose = True
             continue
         k = value.text_start - 1
@@ -462,7 +478,8 @@ def _find_doses(d: _Doc, values: list[_Value]) -> None:
             if m is not None and m.kind == "dose_verbs":
                 value.excluded = value.dose = True
                 break
-            if _is_boundary(doc[k]) or (m is None and doc[k].is_alpha and doc[k].lower_ not in (
+            if _is_boundary(doc[k]) or doc[k].text in (":", "=") or (
+                    m is None and doc[k].is_alpha and doc[k].lower_ not in (
                     "my", "the", "of", "i", "me", "vitamin", "on", "with", "and", "extra")):
                 break
             k = m.start - 1 if m is not None else k - 1
@@ -604,7 +621,7 @@ def _dash_pair(d: _Doc, left: _Value, right: _Value) -> bool:
         return False
     if left.comparator or right.comparator or left.value >= right.value:
         return False
-    if words[0].lower_ != "to":
+    if words[0].lower_ not in ("to", "a"):
         return True
     cued = any(
         d.kind_at(k) == "reference_cues" for k in range(max(0, left.start - 3), left.start)
@@ -632,8 +649,25 @@ def _claimers(d: _Doc) -> list[_Mention]:
             ):
                 last.end = m.end
                 continue
+            if _explains_specimen(doc, last, m, between):
+                last.end = m.end + 1
+                continue
         claimers.append(m)
     return claimers
+
+
+def _explains_specimen(doc, last: _Mention, m: _Mention, between) -> bool:
+    """"Holotranscobalamin (aktives B12)": the bracket names the specimen, not total B12."""
+    return (
+        last.kind == "specimens"
+        and m.kind == "analytes"
+        and SPECIMEN_ANALYTE.get(last.key) == m.key
+        and len(between) <= 3
+        and any(t.text == "(" for t in between)
+        and all(t.text == "(" or t.is_alpha or t.is_space for t in between)
+        and m.end < len(doc)
+        and doc[m.end].text == ")"
+    )
 
 
 def _bind(value: _Value, claimer: _Mention) -> None:
@@ -777,19 +811,41 @@ def _link_heading_rows(d: _Doc, claimers, values) -> None:
             continue
         later = [c for c in claimers if d.lines[c.start] > line]
         stop_line = d.lines[later[0].start] if later else None
-        blank_after = next(
-            (d.lines[t.i] for t in doc[claimer.end :] if _is_blank_line(t)), None
-        )
+        last_end = claimer.end
         for value in values:
             if value.excluded or value.owner is not None or value.line <= line:
                 continue
             if stop_line is not None and value.line >= stop_line:
                 break
-            if blank_after is not None and value.line > blank_after:
-                break
+            if claimer.bound and any(_is_blank_line(t) for t in doc[last_end : value.start]):
+                break  # a blank line after its results ends the block
             if value.line in claimer_lines:
                 continue
             _bind(value, claimer)
+            last_end = value.end
+
+
+def _link_column_headers(d: _Doc, claimers, values) -> None:
+    """"Date  B12 ng/L  Folate ug/L" over rows of dates and values: one column per test."""
+    doc = d.doc
+    by_line: dict[int, list[_Mention]] = {}
+    for c in claimers:
+        by_line.setdefault(d.lines[c.start], []).append(c)
+    for line, heads in by_line.items():
+        heads = [c for c in heads if c.kind != "other_tests"]
+        if len(heads) < 2 or any(c.bound for c in heads):
+            continue
+        if any(v.line == line and not v.excluded for v in values):
+            continue
+        row = line + 1
+        while row not in by_line:
+            cells = [v for v in values if v.line == row and not v.excluded and v.owner is None]
+            if not any(d.lines[t.i] == row for t in doc):
+                break
+            if len(cells) == len(heads):
+                for head, value in zip(heads, cells, strict=True):
+                    _bind(value, head)
+            row += 1
 
 
 def _link_row_leading(d: _Doc, claimers, values) -> None:
@@ -822,15 +878,21 @@ def _link_time_cued(d: _Doc, claimers, values) -> None:
             if m is not None and m.kind in ("current_cues", "earlier_cues"):
                 cue = m
                 break
-            if doc[k].lower_ in CONTINUATION_FILLERS and fillers < 3:
+            skippable = doc[k].lower_ in CONTINUATION_FILLERS or any(
+                v.start == k and v.excluded for v in values
+            )
+            if skippable and fillers < 8:
                 fillers += 1
             elif not (doc[k].is_punct or doc[k].is_space):
                 break
             k -= 1
         if cue is None:
             continue
-        before = [c for c in claimers if c.end <= cue.start and c.kind == "analytes"]
+        before = [c for c in claimers if c.end <= cue.start and c.kind in ("analytes", "specimens")]
         if not before or d.lines[cue.start] - d.lines[before[-1].start] > 1:
+            continue
+        if before[-1].kind == "specimens":
+            _bind(value, before[-1])
             continue
         units = _accepted_units().get(before[-1].key, ())
         if value.unit is None or value.unit in units:
@@ -899,6 +961,11 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
                 j += 1
                 continue
             break
+        k = value.text_start - 1
+        while k >= 0 and doc[k].is_space and "\n" not in doc[k].text:
+            k -= 1
+        if value.flag is None and k >= 0 and doc[k].text == "*" and d.lines[k] == value.line:
+            value.flag = "*"  # "Vitamina B12<tab>* 158"
         if value.flag is None:
             value.flag = _flag_on_next_line(d, value)
 
@@ -907,7 +974,9 @@ def _is_flag(d: _Doc, m: _Mention) -> bool:
     """Single letters and symbols always; "High"/"Low" only in a column or after "flagged"."""
     doc = d.doc
     text = doc[m.start : m.end].text
-    if m.end - m.start == 1 and (len(text) <= 2 and text.isupper() or not text.isalpha()):
+    if text.startswith("(") or m.end - m.start >= 3:
+        return True  # "(H)", "(Low)", "Above high reference limit"
+    if m.end - m.start == 1 and ((len(text) <= 2 and text.isupper()) or not text.isalpha()):
         return True
     prev = doc[m.start - 1] if m.start > 0 else None
     return prev is None or prev.is_space or prev.text in ("(", "\t") or (
@@ -916,15 +985,88 @@ def _is_flag(d: _Doc, m: _Mention) -> bool:
 
 
 def _flag_on_next_line(d: _Doc, value: _Value) -> str | None:
-    """"Value: 0.45\\nHigh": a flag alone on the line after the value."""
+    """A flag alone on a line after the value ("Value: 0.45 / High", "Flag: Low",
+    "Comment: Low"), or said in the sentence ("they flagged it high", "had an L")."""
     doc = d.doc
-    tokens = [t for t in doc[value.end :] if d.lines[t.i] == value.line + 1 and not t.is_space]
-    if not tokens:
-        return None
-    m = d.covered.get(tokens[0].i)
-    if m is not None and m.kind == "flags" and m.end - 1 == tokens[-1].i:
-        return m.key
+    for line in (value.line + 1, value.line + 2):
+        tokens = [t for t in doc[value.end :] if d.lines[t.i] == line and not t.is_space]
+        if tokens and tokens[0].lower_ in FLAG_LABELS:
+            tokens = [t for t in tokens[1:] if t.text != ":"]
+        if not tokens:
+            continue
+        m = d.covered.get(tokens[0].i)
+        if m is not None and m.kind == "flags" and m.end - 1 == tokens[-1].i:
+            return m.key
+        last = d.covered.get(tokens[-1].i)
+        if (last is not None and last.kind == "flags" and not any(t.like_num for t in tokens)
+                and any(t.lower_ in ("range", "outside", "flag", "flagged") for t in tokens)):
+            return last.key  # "Result is outside the normal range: Low"
+        if any(d.kind_at(t.i) == "reference_cues" for t in tokens):
+            continue  # "Range: 3.9 - 26.8" between the value and its flag
+        break
+    j = value.end
+    lead = False
+    while j < len(doc) and j < value.end + 10 and not _is_boundary(doc[j]):
+        if doc[j].like_num or d.kind_at(j) in CLAIMER_KINDS:
+            break
+        if doc[j].lower_ in FLAG_LEADS or doc[j].lower_ in ("an", "a") or _report_says(doc, j):
+            lead = True
+        m = d.covered.get(j)
+        if lead and m is not None and m.kind == "flags" and m.start == j:
+            named = _flag_target(d, m)
+            if named is None or (value.owner is not None and named == value.owner.key):
+                return m.key
+            return None
+        j += 1
     return None
+
+
+def _report_says(doc, j: int) -> bool:
+    """"the report says", "the app shows": the lab's words (a doctor saying "high" is not)."""
+    return doc[j].lower_ in ("says", "shows", "said", "showed") and any(
+        doc[k].lower_ in REPORT_WORDS for k in range(max(0, j - 2), j)
+    )
+
+
+def _flag_target(d: _Doc, flag: _Mention) -> str | None:
+    """"L on the folate", "an H next to my B12": the test a flag is said to be on."""
+    doc = d.doc
+    j = flag.end
+    words = []
+    while j < len(doc) and len(words) < 4 and not _is_boundary(doc[j]):
+        m = d.covered.get(j)
+        if m is not None and m.kind == "analytes":
+            return m.key if words and words[0] in ("on", "for", "next", "by", "beside") else None
+        if not doc[j].is_space:
+            words.append(doc[j].lower_)
+        j += 1
+    return None
+
+
+def _sentence_flags(d: _Doc, values: list[_Value]) -> None:
+    """"the report says L on the folate", "both flagged as low": flags said for a test."""
+    doc = d.doc
+    for m in d.mentions:
+        if m.kind != "flags":
+            continue
+        before = [doc[k].lower_ for k in range(max(0, m.start - 4), m.start)]
+        if not any(w in FLAG_LEADS for w in before) and not any(
+            _report_says(doc, k) for k in range(max(0, m.start - 4), m.start)
+        ):
+            continue
+        sentence = set(_sentence(d, m.start))
+        in_sentence = [v for v in values if v.owner is not None and not v.excluded
+                       and v.start in sentence and v.start < m.start]
+        named = _flag_target(d, m)
+        if named is not None:
+            targets = [v for v in in_sentence if v.owner.key == named]
+        elif any(w in ("both", "all") for w in before):
+            targets = in_sentence
+        else:
+            targets = []
+        for v in targets:
+            if v.flag is None:
+                v.flag = m.key
 
 
 def _attach_ranges(d: _Doc, claimers, ranges: list[_Range], values: list[_Value]) -> None:
@@ -938,14 +1080,15 @@ def _attach_ranges(d: _Doc, claimers, ranges: list[_Range], values: list[_Value]
         if on_line:
             target = on_line[-1].owner
         elif analyte_claimers:
-            target = analyte_claimers[0]
-        elif r.cued:
+            before_range = [c for c in analyte_claimers if c.start < r.start]
+            target = (before_range or analyte_claimers)[-1 if before_range else 0]
+        elif r.cued or _alone_on_line(d, r):
             before = [v for v in bound if v.start < r.start]
             after = [v for v in bound if v.start > r.start]
             if before and before[-1].lab_range is None and r.line - before[-1].line <= 2:
                 target = before[-1].owner
-            elif after and after[0].line - r.line <= 1:
-                target = after[0].owner
+            elif after and after[0].line - r.line <= 3 and after[0].owner.start < r.start:
+                target = after[0].owner  # "Vitamin B-12\nNormal range: 211 - 911\nValue\n287"
         if target is None:
             continue
         for v in _values_of(target, claimers):
@@ -953,6 +1096,13 @@ def _attach_ranges(d: _Doc, claimers, ranges: list[_Range], values: list[_Value]
                 v.lab_range = r.lab_range
                 if v.unit is None and r.lab_range.unit:
                     v.unit = r.lab_range.unit  # "Normal range: 0.00 - 0.40 nmol/mL"
+
+
+def _alone_on_line(d: _Doc, r: _Range) -> bool:
+    """"(180 - 914)" on a line of its own, under the result it belongs to."""
+    tokens = [t for t in d.doc if d.lines[t.i] == r.line and not t.is_space]
+    return all(t.is_punct or r.start <= t.i < r.end or d.kind_at(t.i) in UNIT_KINDS
+               for t in tokens)
 
 
 def _values_of(target: _Mention, claimers) -> list[_Value]:
@@ -988,8 +1138,11 @@ def _apply_free_units(d, values, ranges, claimers, accepted) -> None:
     per_test, general = _free_units(d, values, ranges, claimers)
     for claimer in claimers:
         if claimer.kind == "specimens":
+            stated = {v.unit for v in claimer.bound if v.unit is not None}
             for v in claimer.bound:
-                if v.unit is None and len(set(general)) == 1:
+                if v.unit is None and len(stated) == 1:
+                    v.unit = next(iter(stated))
+                elif v.unit is None and len(set(general)) == 1:
                     v.unit = general[0]
             continue
         if claimer.kind != "analytes":
@@ -1156,10 +1309,17 @@ def _condition(d: _Doc) -> str:
         after = _clause_after(d, m.end, condition_starts)
         if any(d.kind_at(k) == "post_negations" for k in after):
             negated = True
+        sentence = _sentence(d, m.start)
+        if any(d.kind_at(k) == "resolved_cues" for k in sentence if k > m.start):
+            negated = True  # "had fatty liver ... the ultrasound is clear now"
         if negated:
             if m.key == "nafld":
                 said_none = True  # fatty liver ruled out: no fatty liver disease
             continue
+        if doc[sentence[-1]].text == "?" and not any(
+            doc[k].lower_ in PERSONAL_WORDS for k in sentence
+        ):
+            continue  # "does fatty liver cause high b12?": asked about, not said to have
         if "experiencers" in kinds_before or "uncertain_cues" in kinds_before:
             continue
         personal = any(doc[k].lower_ in PERSONAL_WORDS for k in before)
@@ -1174,6 +1334,18 @@ def _condition(d: _Doc) -> str:
     if other:
         return OTHER_LIVER
     return "none" if said_none else UNKNOWN_CONDITION
+
+
+def _sentence(d: _Doc, i: int) -> list[int]:
+    """Token indexes of the sentence around token ``i`` (ends: . ! ? ; and new lines)."""
+    doc = d.doc
+    start = i
+    while start > 0 and not _is_boundary(doc[start - 1]):
+        start -= 1
+    end = i
+    while end < len(doc) - 1 and not _is_boundary(doc[end]):
+        end += 1
+    return list(range(start, end + 1))
 
 
 def _clause_before(d: _Doc, start: int, stops: set[int]) -> list[int]:
@@ -1256,12 +1428,14 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
 
     _link_backward_phrases(doc, claimers, candidates)
     _link_lists(doc, claimers, candidates)
+    _link_column_headers(d, claimers, values)
     _link_row_leading(d, claimers, values)
     _link_forward(d, claimers, values, ranges)
     _link_heading_rows(d, claimers, values)
     _link_time_cued(d, claimers, values)
     _link_backward_units(doc, claimers, values, accepted)
     _fill_row_units(d, values, ranges)
+    _sentence_flags(d, values)
     _attach_ranges(d, claimers, ranges, values)
     _apply_free_units(d, values, ranges, claimers, accepted)
     _assign_dates(d, values)
@@ -1304,11 +1478,11 @@ def _notes(d: _Doc, claimers, values: list[_Value]) -> list[Note]:
         kind = None
         if claimer.kind == "specimens":
             kind = claimer.key
-        elif claimer.kind == "analytes" and claimer.key == "mma":
-            row = [t.lower_ for t in doc if d.lines[t.i] == d.lines[claimer.start]]
-            if any(claimer.bound) and (
-                any(v.unit_kind == "urine_units" for v in claimer.bound)
-                or any(SPECIMEN_WORDS.get(w) == "urine_mma" for w in row)
+        elif claimer.kind == "analytes" and claimer.key == "mma" and claimer.bound:
+            # "Methylmalonic acid<tab>Urine<tab>1.8": the specimen between test and value.
+            span = [t.lower_ for t in doc[claimer.end : claimer.bound[0].start]]
+            if any(v.unit_kind == "urine_units" for v in claimer.bound) or any(
+                SPECIMEN_WORDS.get(w) == "urine_mma" for w in span
             ):
                 kind = "urine_mma"
                 for v in claimer.bound:
@@ -1320,10 +1494,34 @@ def _notes(d: _Doc, claimers, values: list[_Value]) -> list[Note]:
                               unit=v.unit, comparator=v.comparator, lab_range=v.lab_range))
         if kind == "urine_mma":
             claimer.bound = []
-    if any(v.dose for v in values):
-        dose_text = next(v.text for v in values if v.dose)
-        notes.append(Note(kind="dose", text=dose_text))
+    dose_texts = [_dose_text(d, v) for v in values if v.dose] + _dose_schedules(d)
+    if dose_texts:
+        notes.append(Note(kind="dose", text=dose_texts[0]))
     return notes
+
+
+def _dose_text(d: _Doc, value: _Value) -> str:
+    """"1000 mcg", "5mg", "1000 every morning": the number with what makes it a dose."""
+    end = value.end
+    nxt = d.by_start.get(value.number_end)
+    if nxt is not None and nxt.kind in ("not_lab_units", "frequency_cues", "dose_verbs"):
+        end = nxt.end
+    return d.doc[value.text_start : end].text
+
+
+def _dose_schedules(d: _Doc) -> list[str]:
+    """"injections every 12 weeks", "tablets daily": a schedule named without a dose."""
+    doc = d.doc
+    found = []
+    for m in d.mentions:
+        if m.kind != "frequency_cues":
+            continue
+        for k in range(max(0, m.start - 3), m.start):
+            word = doc[k].lower_
+            if word in DOSE_UNITS or d.kind_at(k) == "dose_verbs":
+                found.append(doc[k : m.end].text)
+                break
+    return found
 
 
 def _owner(expected: str, unit: str | None) -> str:

@@ -42,24 +42,41 @@ class Band:
     upper_inclusive: bool
     unit: str
     source: str
+    # The same bounds as the source states them in other units ("> 900 pg/mL"): a value
+    # given in one of these units is compared with them, not with a converted cut-off.
+    lower_in: tuple[tuple[str, Decimal], ...] = ()
+    upper_in: tuple[tuple[str, Decimal], ...] = ()
 
-    def contains(self, x: Decimal) -> bool:
-        if self.lower is not None and (
-            x < self.lower or (x == self.lower and not self.lower_inclusive)
-        ):
+    def _sides(self, x: Decimal, given: tuple[Decimal, str] | None):
+        """(value, lower, upper) compared in the value's own unit where the source has it."""
+        lower, upper, lx, ux = self.lower, self.upper, x, x
+        if given is not None:
+            value, unit = given
+            stated_lower = dict(self.lower_in).get(unit)
+            stated_upper = dict(self.upper_in).get(unit)
+            if stated_lower is not None:
+                lower, lx = stated_lower, value
+            if stated_upper is not None:
+                upper, ux = stated_upper, value
+        return lx, lower, ux, upper
+
+    def contains(self, x: Decimal, given: tuple[Decimal, str] | None = None) -> bool:
+        lx, lower, ux, upper = self._sides(x, given)
+        if lower is not None and (lx < lower or (lx == lower and not self.lower_inclusive)):
             return False
         return not (
-            self.upper is not None
-            and (x > self.upper or (x == self.upper and not self.upper_inclusive))
+            upper is not None and (ux > upper or (ux == upper and not self.upper_inclusive))
         )
 
-    def contains_just_above(self, x: Decimal) -> bool:
+    def contains_just_above(self, x: Decimal, given: tuple[Decimal, str] | None = None) -> bool:
         """True if the values immediately above ``x`` fall in this band (for "> x")."""
-        return (self.lower is None or x >= self.lower) and (self.upper is None or x < self.upper)
+        lx, lower, ux, upper = self._sides(x, given)
+        return (lower is None or lx >= lower) and (upper is None or ux < upper)
 
-    def contains_just_below(self, x: Decimal) -> bool:
+    def contains_just_below(self, x: Decimal, given: tuple[Decimal, str] | None = None) -> bool:
         """True if the values immediately below ``x`` fall in this band (for "< x")."""
-        return (self.lower is None or x > self.lower) and (self.upper is None or x <= self.upper)
+        lx, lower, ux, upper = self._sides(x, given)
+        return (lower is None or lx > lower) and (upper is None or ux <= upper)
 
     def describe(self) -> str:
         """The interval as a patient reads it, e.g. "148 to under 258 pmol/L"."""
@@ -125,17 +142,25 @@ class AnalyteSpec:
         return self.plausible_min <= canonical_value <= self.plausible_max
 
     def classify(
-        self, canonical_value: Decimal, comparator: str | None = None
+        self,
+        canonical_value: Decimal,
+        comparator: str | None = None,
+        given: tuple[Decimal, str] | None = None,
     ) -> Classification | None:
-        """The status of a value, or of all values beyond a bound; None if not one status."""
+        """The status of a value, or of all values beyond a bound; None if not one status.
+
+        ``given`` is the value as typed with its unit: where the source states a cut-off in
+        that unit, the value is compared with it there (900 pg/mL is not "above 900 pg/mL"
+        although 900 x 0.738 is a hair above 664 pmol/L).
+        """
         x = canonical_value
         if comparator is None:
-            hits = [b for b in self.bands if b.contains(x)]
+            hits = [b for b in self.bands if b.contains(x, given)]
         elif comparator in ("<", "<="):
-            edge = band_index(self.bands, x, below=comparator == "<")
+            edge = band_index(self.bands, x, below=comparator == "<", given=given)
             hits = list(self.bands[: edge + 1])
         elif comparator in (">", ">="):
-            edge = band_index(self.bands, x, above=comparator == ">")
+            edge = band_index(self.bands, x, above=comparator == ">", given=given)
             hits = list(self.bands[edge:])
         else:
             raise ValueError(f"unknown comparator {comparator!r}")
@@ -146,15 +171,20 @@ class AnalyteSpec:
 
 
 def band_index(
-    bands: tuple[Band, ...], x: Decimal, *, below: bool = False, above: bool = False
+    bands: tuple[Band, ...],
+    x: Decimal,
+    *,
+    below: bool = False,
+    above: bool = False,
+    given: tuple[Decimal, str] | None = None,
 ) -> int:
     """Index of the band holding ``x`` (or the values just below / just above it)."""
     for i, band in enumerate(bands):
-        if below and band.contains_just_below(x):
+        if below and band.contains_just_below(x, given):
             return i
-        if above and band.contains_just_above(x):
+        if above and band.contains_just_above(x, given):
             return i
-        if not below and not above and band.contains(x):
+        if not below and not above and band.contains(x, given):
             return i
     raise ValueError(f"{x} is outside every band")  # unreachable for a validated table
 
@@ -241,7 +271,37 @@ def _parse_band(row: dict, where: str, specs: dict[str, dict]) -> Band:
     if lower is not None and upper is not None and lower >= upper:
         raise ReferenceTableError(f"{where}: 'lower' ({lower}) must be below 'upper' ({upper})")
     source = _text(row, "source", where)
-    return Band(analyte, status, band, lower, lower_inclusive, upper, upper_inclusive, unit, source)
+    stated = {}
+    for side, bound in (("lower", lower), ("upper", upper)):
+        stated[side] = _stated_bounds(row, side, bound, where, specs[analyte])
+    return Band(analyte, status, band, lower, lower_inclusive, upper, upper_inclusive, unit,
+                source, stated["lower"], stated["upper"])
+
+
+# A cut-off stated in another unit must agree with the canonical one to within this share
+# (a typing check: 40 for 4 fails).
+STATED_TOLERANCE = Decimal("0.1")  # sources round: WHO gives 10 nmol/L as 4 ng/mL (9.06)
+
+
+def _stated_bounds(row: dict, side: str, bound: Decimal | None, where: str, spec: dict):
+    key = f"{side}_in"
+    stated = row.get(key)
+    if stated is None:
+        return ()
+    if bound is None or not isinstance(stated, dict) or not stated:
+        raise ReferenceTableError(f"{where}: '{key}' needs a {side} bound and a unit: value map")
+    out = []
+    for unit, value in stated.items():
+        factor = spec["factors"].get(unit)
+        if factor is None or unit == spec["canonical_unit"]:
+            raise ReferenceTableError(f"{where}: '{key}' names {unit!r}, not another unit here")
+        number = _decimal(value, where, f"{key}.{unit}")
+        if abs(EXACT.multiply(number, factor) - bound) > bound * STATED_TOLERANCE:
+            raise ReferenceTableError(
+                f"{where}: '{key}' {number} {unit} does not match the {side} bound {bound}"
+            )
+        out.append((unit, number))
+    return tuple(out)
 
 
 def _check_coverage(bands: list[tuple[str, Band]], analyte: str, path: Path) -> None:
@@ -260,6 +320,11 @@ def _check_coverage(bands: list[tuple[str, Band]], analyte: str, path: Path) -> 
             raise ReferenceTableError(
                 f"{where}: 'lower' must equal the previous row's upper bound "
                 f"({below.upper}) so that the bands of {analyte} leave no gap or overlap"
+            )
+        if dict(below.upper_in) != dict(above.lower_in):
+            raise ReferenceTableError(
+                f"{where}: 'lower_in' must state the same units and values as the previous "
+                "row's 'upper_in' (one cut-off, one set of units)"
             )
         if below.upper_inclusive == above.lower_inclusive:
             raise ReferenceTableError(
@@ -318,6 +383,7 @@ def load_reference_table(path: Path = REFERENCE_RANGES_PATH) -> ReferenceTable:
             raise ReferenceTableError(f"{where}: the canonical unit must have factor 1")
         conversions[analyte].append(Conversion(analyte, unit, factor, _text(row, "source", where)))
     for analyte, spec in specs.items():
+        spec["factors"] = {c.unit: c.factor for c in conversions[analyte]}
         units = [c.unit for c in conversions[analyte]]
         if not units or units[0] != spec["canonical_unit"]:
             raise ReferenceTableError(

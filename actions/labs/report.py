@@ -27,9 +27,19 @@ def to_dict(interpretation: Interpretation, disclaimer: str) -> dict:
                 "band": r.band,
                 "assumed_unit": r.assumed_unit,
                 "comparator": r.comparator,
+                "lab_range": r.lab_range.text if r.lab_range else None,
+                "lab_range_unit": r.lab_range.unit if r.lab_range else None,
+                "lab_position": r.lab_position,
+                "flag": r.flag,
             }
             for r in interpretation.values
         ],
+        "earlier": [
+            {"analyte": r.analyte, "value": _number(r.value), "unit": r.unit,
+             "comparator": r.comparator, "status": r.status}
+            for r in interpretation.earlier
+        ],
+        "notes": list(interpretation.notes),
         "condition": interpretation.condition,
         "findings": [
             {
@@ -59,9 +69,24 @@ def reference_range(result: LabResult, table: ReferenceTable | None = None) -> s
 
 
 def status_text(result: LabResult) -> str:
+    """The band as the table names it, quoted: a position, not a verdict."""
     if result.band in (None, result.status):
-        return result.status
-    return f"{result.status}, {result.band}"
+        return f'"{result.status}"'
+    return f'"{result.status}" ({result.band})'
+
+
+def position_text(result: LabResult) -> str:
+    """Where the value sits in plain words: "in the band the table calls "deficient"."""
+    if result.status == "normal":
+        return "within the range the reference table calls normal"
+    return f"in the band the reference table calls {status_text(result)}"
+
+
+def normal_range(analyte: str, table: ReferenceTable | None = None) -> str:
+    """The table's normal range, e.g. "258 to 664 pmol/L" (not the limits of a value's band)."""
+    spec = (table or reference_table()).spec(analyte)
+    bands = [b for b in spec.bands if b.status == "normal"]
+    return bands[0].describe() if len(bands) == 1 else ""
 
 
 def shown_value(result: LabResult) -> str:
@@ -74,23 +99,43 @@ def canonical_value(result: LabResult) -> str:
 
 
 def describe_value(result: LabResult, table: ReferenceTable | None = None) -> str:
-    """One line per value, e.g. "Vitamin B12: 480 pmol/L, normal (258 to 664 pmol/L)"."""
-    spec = (table or reference_table()).spec(result.analyte)
+    """One line per value: the lab's own range first (when printed), the general table second.
+
+    e.g. "Vitamin B12: 162 ng/L (= 119.556 pmol/L), flagged L by your lab. Your lab's range:
+    187-883 ng/L: below it. Reference table: in the band it calls "deficient" (under 148
+    pmol/L); its normal range is 258 to 664 pmol/L."
+    """
+    from actions.labs.notes import range_position_text
+
+    table = table or reference_table()
+    spec = table.spec(result.analyte)
     shown = shown_value(result)
     if result.unit != result.canonical_unit:
         shown += f" (= {canonical_value(result)})"
+    line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}"
+    if result.flag:
+        line += f", flagged {result.flag} by your lab"
+    line += "."
+    if result.lab_range is not None:
+        text = range_position_text(result.lab_range, result.value, result.comparator, result.unit)
+        line += f" {text[0].upper()}{text[1:]}."
     span = reference_range(result, table)
-    span = f" (reference table: {span})" if span else ""
-    line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}: {status_text(result)}{span}"
+    where = position_text(result).replace("the reference table calls", "it calls")
+    line += f" Reference table: {where}" + (f" ({span})" if span and result.status != "normal"
+                                            else "")
+    normal = normal_range(result.analyte, table)
+    if normal:
+        line += f"; its normal range is {normal}" if result.status != "normal" else f" ({normal})"
+    line += "."
     if result.assumed_unit:
         line += (
-            f". No unit was given; I assumed {result.unit}: the band is the same in every unit"
-            " I accept for this test"
+            f" No unit was given; I assumed {result.unit}: the band is the same in every unit"
+            " I accept for this test."
         )
     return line
 
 
-TABLE_COLUMNS = ("Test", "Your value", "In reference units", "Band", "Reference range")
+TABLE_COLUMNS = ("Test", "Your value", "In reference units", "Position", "Normal range")
 
 
 def table_rows(interpretation: Interpretation) -> list[list[str]]:
@@ -100,8 +145,9 @@ def table_rows(interpretation: Interpretation) -> list[list[str]]:
     for r in interpretation.values:
         name = table.spec(r.analyte).name
         value = shown_value(r) + (" (unit assumed)" if r.assumed_unit else "")
-        rows.append([name[0].upper() + name[1:], value, canonical_value(r), status_text(r),
-                     reference_range(r, table)])
+        position = "within normal" if r.status == "normal" else f"band {status_text(r)}"
+        rows.append([name[0].upper() + name[1:], value, canonical_value(r), position,
+                     normal_range(r.analyte, table)])
     return rows
 
 
@@ -115,6 +161,11 @@ def to_text(interpretation: Interpretation, disclaimer: str) -> str:
             lines.append("")
         lines.append("What I could not read:")
         lines.extend(f"- {e.message}" for e in interpretation.errors)
+    if interpretation.notes:
+        if lines:
+            lines.append("")
+        lines.append("Also read, not interpreted here:")
+        lines.extend(f"- {n}" for n in interpretation.notes)
     for finding in interpretation.findings:
         lines.append("")
         lines.append(finding.summary)

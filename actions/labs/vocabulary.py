@@ -39,6 +39,7 @@ LIST_KINDS = (
     "pregnancy",
     "target_cues",
     "comment_cues",
+    "resolved_cues",
 )
 
 

@@ -1,4 +1,4 @@
-"""Scoring of tests/data/lab_messages_v2.yml: how a careful lab scientist reads each message.
+"""Scoring of the lab-reading sets (tests/data/lab_messages_v*.yml), as a lab scientist reads.
 
 Not collected by pytest (no ``test_`` prefix): tests import ``score`` and print counts only,
 so the held-out half is never shown case by case.
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import yaml
 
-SET_PATH = Path(__file__).resolve().parents[2] / "tests" / "data" / "lab_messages_v2.yml"
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+SETS = {"v2": DATA / "lab_messages_v2.yml", "v3": DATA / "lab_messages_v3.yml"}
 NOTED_KINDS = ("active_b12", "red_cell_folate", "urine_mma", "dose")
 
 
-def load_cases(half: str) -> list[dict]:
-    with SET_PATH.open(encoding="utf-8") as handle:
+def load_cases(half: str, name: str = "v2") -> list[dict]:
+    with SETS[name].open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)[half]
 
 
@@ -60,9 +61,9 @@ def engine_reading(text: str) -> tuple:
     return values, notes, panel.condition
 
 
-def score(half: str) -> tuple[int, int, list[tuple[str, tuple, tuple]]]:
+def score(half: str, name: str = "v2") -> tuple[int, int, list[tuple[str, tuple, tuple]]]:
     """(right, total, misses as (text, expected, got))."""
-    cases = load_cases(half)
+    cases = load_cases(half, name)
     misses = []
     for case in cases:
         want, got = expected_reading(case), engine_reading(case["text"])

@@ -17,7 +17,8 @@ from actions.labs.reference import (
 )
 
 # (analyte, unit, value, status, band). Converted-unit values sit on both sides of each
-# threshold after exact conversion (e.g. 200.542 pg/mL x 0.738 = 147.999996 pmol/L).
+# threshold after exact conversion (e.g. 200.542 pg/mL x 0.738 = 147.999996 pmol/L), or
+# of the source's own cut-off in that unit where it states one.
 BOUNDARIES = [
     # B12, pmol/L: deficient < 148 <= borderline < 258 <= normal <= 664 < high
     ("b12", "pmol/L", "147.9", "deficient", "deficient"),
@@ -30,15 +31,18 @@ BOUNDARIES = [
     ("b12", "pg/mL", "200.543", "borderline", "borderline"),
     ("b12", "pg/mL", "349.593", "borderline", "borderline"),
     ("b12", "pg/mL", "349.594", "normal", "normal"),
+    # Carmel states the high cut-off in both units ("> 664 pmol/l; > 900 ng/l"): a value in
+    # pg/mL or ng/L is compared with 900, not with 664 / 0.738 = 899.73.
     ("b12", "pg/mL", "899.728", "normal", "normal"),
-    ("b12", "pg/mL", "899.729", "high", "high"),
-    ("b12", "pg/mL", "900", "high", "high"),
+    ("b12", "pg/mL", "899.729", "normal", "normal"),
+    ("b12", "pg/mL", "900", "normal", "normal"),
+    ("b12", "pg/mL", "900.001", "high", "high"),
     ("b12", "ng/L", "200.542", "deficient", "deficient"),
     ("b12", "ng/L", "200.543", "borderline", "borderline"),
     ("b12", "ng/L", "349.593", "borderline", "borderline"),
     ("b12", "ng/L", "349.594", "normal", "normal"),
-    ("b12", "ng/L", "899.728", "normal", "normal"),
-    ("b12", "ng/L", "899.729", "high", "high"),
+    ("b12", "ng/L", "900", "normal", "normal"),
+    ("b12", "ng/L", "900.001", "high", "high"),
     # Homocysteine, µmol/L: normal <= 15 < moderate <= 30 < intermediate <= 100 < severe
     ("homocysteine", "µmol/L", "15", "normal", "normal"),
     ("homocysteine", "µmol/L", "15.01", "elevated", "moderate"),
@@ -51,26 +55,32 @@ BOUNDARIES = [
     ("mma", "µmol/L", "0.401", "elevated", "elevated"),
     ("mma", "nmol/L", "400", "normal", "normal"),
     ("mma", "nmol/L", "400.1", "elevated", "elevated"),
+    ("mma", "nmol/mL", "0.40", "normal", "normal"),  # Mayo's own unit
+    ("mma", "nmol/mL", "0.401", "elevated", "elevated"),
+    ("homocysteine", "nmol/mL", "15", "normal", "normal"),
+    ("homocysteine", "nmol/mL", "15.01", "elevated", "moderate"),
     # Folate, nmol/L: deficient < 6.8 <= low < 10 <= normal
     ("folate", "nmol/L", "6.79", "deficient", "deficient"),
     ("folate", "nmol/L", "6.8", "low", "low"),
     ("folate", "nmol/L", "9.99", "low", "low"),
     ("folate", "nmol/L", "10", "normal", "normal"),
-    ("folate", "ng/mL", "3.0008", "deficient", "deficient"),
-    ("folate", "ng/mL", "3.0009", "low", "low"),
-    ("folate", "ng/mL", "4.4130", "low", "low"),
-    ("folate", "ng/mL", "4.4131", "normal", "normal"),
-    ("folate", "µg/L", "3.0008", "deficient", "deficient"),
-    ("folate", "µg/L", "3.0009", "low", "low"),
-    ("folate", "µg/L", "4.4130", "low", "low"),
-    ("folate", "µg/L", "4.4131", "normal", "normal"),
+    # WHO states the folate cut-offs in ng/mL too (< 3 and < 4 ng/mL): compared there.
+    ("folate", "ng/mL", "2.99", "deficient", "deficient"),
+    ("folate", "ng/mL", "3", "low", "low"),
+    ("folate", "ng/mL", "3.99", "low", "low"),
+    ("folate", "ng/mL", "4", "normal", "normal"),
+    ("folate", "µg/L", "2.99", "deficient", "deficient"),
+    ("folate", "µg/L", "3", "low", "low"),
+    ("folate", "µg/L", "3.99", "low", "low"),
+    ("folate", "µg/L", "4", "normal", "normal"),
 ]
 
 
 @pytest.mark.parametrize(("analyte", "unit", "value", "status", "band"), BOUNDARIES)
 def test_every_threshold_on_each_side(analyte, unit, value, status, band):
     spec = reference_table().spec(analyte)
-    classification = spec.classify(spec.to_canonical(Decimal(value), unit))
+    number = Decimal(value)
+    classification = spec.classify(spec.to_canonical(number, unit), None, (number, unit))
     assert (classification.status, classification.band) == (status, band)
 
 
