@@ -13,7 +13,13 @@ import pytest
 from actions.labs.__main__ import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The field names and status codes of earlier releases stay; issue 15 added the lab's range,
+# where the value sits in it, and the lab's flag.
 VALUE_KEYS = {
+    "lab_range",
+    "lab_range_unit",
+    "lab_position",
+    "flag",
     "analyte",
     "value",
     "unit",
@@ -93,7 +99,7 @@ def test_condition_flag_overrides_the_text(runs):
     code, out, _ = runs["override"]
     data = _one_json_object(out)
     assert code == 0 and data["condition"] == "none"
-    assert [f["id"] for f in data["findings"]] == ["b12_high_unexplained"]
+    assert [f["id"] for f in data["findings"]] == ["b12_high_no_liver"]
 
 
 def test_binary_on_stdin_is_a_clean_error(runs):

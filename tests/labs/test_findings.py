@@ -108,3 +108,87 @@ def test_rules_name_only_statuses_the_table_has():
 def test_no_finding_without_values():
     facts = Facts(statuses={}, given=frozenset(), condition="unknown", every_value_normal=False)
     assert matching_finding_ids(facts) == ()
+
+
+# --- quotes that stand on their own (knowledge/passage_links.yml) ----------------------
+
+LINKS = yaml.safe_load(
+    (PROJECT_ROOT / "knowledge" / "passage_links.yml").read_text(encoding="utf-8")
+)
+# Words with which a sentence points back to the one before it.
+POINTS_BACK = re.compile(r"^(This|These|That|Those|Such|However|It|They|Despite)\b|these cases")
+
+
+def test_every_passage_that_points_back_is_linked_to_what_it_points_to():
+    kb = load_kb()
+    for passage in kb.passages:
+        if POINTS_BACK.search(passage.text) and not passage.text.startswith(
+            ("Despite the issue", "This article")
+        ):
+            assert passage.passage_id in LINKS["needs_before"], passage.passage_id
+    every_id = {p.passage_id for p in kb.passages}
+    for table in ("needs_before", "needs_after", "needs_with"):
+        for passage_id, needed in LINKS[table].items():
+            assert passage_id in every_id and set(needed) <= every_id
+
+
+@pytest.mark.parametrize("finding_id", FINDING_IDS)
+def test_every_quote_a_finding_can_emit_stands_on_its_own(finding_id):
+    ids = [q.passage_id for q in finding_catalogue()[finding_id].quotes]
+    for i, passage_id in enumerate(ids):
+        before = LINKS["needs_before"].get(passage_id, [])
+        assert ids[max(0, i - len(before)) : i] == before, (finding_id, passage_id)
+        after = LINKS["needs_after"].get(passage_id, [])
+        assert ids[i + 1 : i + 1 + len(after)] == after, (finding_id, passage_id)
+        assert set(LINKS["needs_with"].get(passage_id, [])) <= set(ids), (finding_id, passage_id)
+    confirms = set(ids) & set(LINKS["confirmations"])
+    treats = set(ids) & set(LINKS["treatments"])
+    assert not (confirms and treats), finding_id
+
+
+def _facts(statuses: dict, condition: str, treated: bool, bands: dict) -> Facts:
+    return Facts(
+        statuses={a: frozenset({s}) for a, s in statuses.items()},
+        given=frozenset(statuses),
+        condition=condition,
+        every_value_normal=bool(statuses) and all(s == "normal" for s in statuses.values()),
+        bands=bands,
+        b12_treatment=treated,
+    )
+
+
+def test_every_status_outside_the_range_raises_a_finding_that_names_it():
+    """All combinations of statuses, conditions and treatment: none left without a word."""
+    import itertools
+
+    from actions.labs.findings import AnyOf, Has, InBand
+    from actions.labs.models import CONDITIONS
+    from actions.labs.questions import clinician_questions
+
+    table = reference_table()
+    choices = {spec.analyte: (None, *[(b.status, b.band) for b in spec.bands])
+               for spec in table.analytes}
+    analytes = list(choices)
+    combos = 0
+    for picked in itertools.product(*(choices[a] for a in analytes)):
+        given = {a: p for a, p in zip(analytes, picked, strict=True) if p is not None}
+        statuses = {a: p[0] for a, p in given.items()}
+        bands = {a: frozenset({p[1]}) for a, p in given.items()}
+        for condition, treated in itertools.product(CONDITIONS, (False, True)):
+            facts = _facts(statuses, condition, treated, bands)
+            ids = matching_finding_ids(facts)
+            combos += 1
+            for analyte, status in statuses.items():
+                if status == "normal":
+                    continue
+                covering = []
+                for rule in FINDING_RULES:
+                    if rule.finding_id not in ids:
+                        continue
+                    clauses = [c for clause in rule.when
+                               for c in (clause.clauses if isinstance(clause, AnyOf) else (clause,))]
+                    if any(isinstance(c, Has | InBand) and c.analyte == analyte for c in clauses):
+                        covering.append(rule.finding_id)
+                assert covering, (analyte, status, condition, treated, statuses)
+                assert clinician_questions(tuple(covering))
+    assert combos > 1000
