@@ -23,6 +23,8 @@ from actions.kb.quotes import format_quote
 from actions.kb.topics import load_topics
 from actions.labs import ANALYTES, LabError, LabInput, LabPanel, LabResult, interpret, parse
 from actions.labs.interpret import evaluate
+from actions.labs.models import LabRange
+from actions.labs.notes import note_sentence
 from actions.labs.parser import parse_unit
 from actions.labs.reference import reference_table
 from actions.labs.report import TABLE_COLUMNS, describe_value, table_rows
@@ -58,12 +60,12 @@ NOT_ANSWERS = ("report_red_flag", "stop_lab_check", "request_start_over", "out_o
                "request_doctor_summary")
 # Lab slots, cleared by "start over" (with the state of the check).
 LAB_SLOTS = (*ANALYTES, "condition")
-CHECK_STATE_SLOTS = ("pending_value", "lab_failures", "lab_issues", "quick_check",
+CHECK_STATE_SLOTS = ("pending_value", "lab_failures", "lab_issues", "quick_check", "lab_context",
                      "offered_optional_values", "reuse_question", "reuse_choice",
                      "results_shown")
 # Issue codes that are not a failed answer (no "I still couldn't read that" for them).
 NOT_FAILURES = ("unit_needed", "needs_number", "where_to_find", "updated", "continue",
-                "unit_where")
+                "unit_where", "note")
 # "none" at the condition question: no liver condition (not "I don't know").
 NO_CONDITION_WORDS = ("none", "none of them", "none of those", "nothing", "no condition",
                       "no liver disease", "no liver condition", "i don't have one",
@@ -117,12 +119,37 @@ CONDITION_BUTTONS = (
 
 # --- slot values -------------------------------------------------------------------
 
+def _range_value(lab_range: LabRange | None) -> dict[str, Any] | None:
+    if lab_range is None:
+        return None
+    return {"text": lab_range.text, "unit": lab_range.unit,
+            "lower": None if lab_range.lower is None else str(lab_range.lower),
+            "upper": None if lab_range.upper is None else str(lab_range.upper),
+            "lower_inclusive": lab_range.lower_inclusive,
+            "upper_inclusive": lab_range.upper_inclusive}
+
+
+def _range_input(stored: Any) -> LabRange | None:
+    if not isinstance(stored, dict):
+        return None
+    try:
+        bounds = [None if stored.get(k) is None else Decimal(str(stored[k]))
+                  for k in ("lower", "upper")]
+        return LabRange(str(stored["text"]), bounds[0], bounds[1],
+                        bool(stored.get("lower_inclusive", True)),
+                        bool(stored.get("upper_inclusive", True)), stored.get("unit"))
+    except (KeyError, InvalidOperation):
+        return None
+
+
 def slot_value(item: LabInput) -> dict[str, Any]:
-    """A value as stored in its slot: exact decimal text, unit as given (None if none)."""
-    return {"value": str(item.value), "unit": item.unit, "comparator": item.comparator}
+    """A value as stored in its slot: exact decimal text, unit as given (None if none),
+    and what the report printed with it (its range and flag)."""
+    return {"value": str(item.value), "unit": item.unit, "comparator": item.comparator,
+            "lab_range": _range_value(item.lab_range), "flag": item.flag}
 
 
-def lab_input(analyte: str, stored: Any) -> LabInput | None:
+def lab_input(analyte: str, stored: Any, when: str = "current") -> LabInput | None:
     """Back from a slot to the engine's input; None for skipped or malformed slots."""
     if not isinstance(stored, dict):
         return None
@@ -130,13 +157,41 @@ def lab_input(analyte: str, stored: Any) -> LabInput | None:
         value = Decimal(str(stored["value"]))
     except (KeyError, InvalidOperation):
         return None
-    return LabInput(analyte, value, stored.get("unit"), stored.get("comparator"))
+    return LabInput(analyte, value, stored.get("unit"), stored.get("comparator"),
+                    lab_range=_range_input(stored.get("lab_range")), flag=stored.get("flag"),
+                    when=when)
 
 
 def panel_from_slots(tracker: Tracker) -> LabPanel:
     inputs = [lab_input(a, tracker.get_slot(a)) for a in ANALYTES]
     condition = tracker.get_slot("condition") or "unknown"
-    return LabPanel(values=tuple(i for i in inputs if i is not None), condition=condition)
+    context = tracker.get_slot("lab_context") or {}
+    earlier = [lab_input(e.get("analyte"), e, "earlier") for e in context.get("earlier") or []
+               if isinstance(e, dict) and e.get("analyte") in ANALYTES]
+    return LabPanel(values=tuple(i for i in inputs if i is not None), condition=condition,
+                    earlier=tuple(e for e in earlier if e is not None),
+                    pregnant=bool(context.get("pregnant")),
+                    b12_treatment=bool(context.get("b12_treatment")))
+
+
+def context_notes(tracker: Tracker) -> list[str]:
+    """Sentences about what was read and not interpreted (other specimens, doses)."""
+    return list((tracker.get_slot("lab_context") or {}).get("notes") or [])
+
+
+def updated_context(tracker: Tracker, panel: LabPanel) -> dict[str, Any] | None:
+    """The conversation's lab context with what this message added; None if nothing."""
+    if not (panel.notes or panel.earlier or panel.pregnant or panel.b12_treatment):
+        return None
+    old = tracker.get_slot("lab_context") or {}
+    renewed = {item.analyte for item in panel.values}
+    earlier = [e for e in old.get("earlier") or [] if e.get("analyte") not in renewed]
+    earlier += [{"analyte": e.analyte, **slot_value(e)} for e in panel.earlier]
+    notes = list(dict.fromkeys([*(old.get("notes") or []),
+                                *(note_sentence(n) for n in panel.notes)]))
+    return {"notes": notes, "earlier": earlier,
+            "pregnant": bool(old.get("pregnant")) or panel.pregnant,
+            "b12_treatment": bool(old.get("b12_treatment")) or panel.b12_treatment}
 
 
 def issue(error: LabError) -> dict[str, Any]:
@@ -321,6 +376,11 @@ class ActionExtractLabValues(Action):
                                                             **slot_value(item)}))
         if panel.condition != "unknown":
             events.append(SlotSet("condition", panel.condition))
+        context = updated_context(tracker, panel)
+        if context is not None:
+            events.append(SlotSet("lab_context", context))
+            issues += [{"analyte": "note", "code": "note", "message": note_sentence(n),
+                        "units": []} for n in panel.notes]
         if not form_active and found_b12 and panel.condition != "unknown":
             events.append(SlotSet("quick_check", True))
         if issues:
@@ -647,6 +707,10 @@ class ActionInterpretLabs(HealthAction):
         if result.errors:
             messages.append({"text": "I could not use:\n"
                              + "\n".join(f"- {e.message}" for e in result.errors)})
+        notes = list(dict.fromkeys([*context_notes(tracker), *result.notes]))
+        if notes:
+            messages.append({"text": "Also read, not interpreted here:\n"
+                             + "\n".join(f"- {n}" for n in notes)})
         quotes: list[str] = []  # each passage once per reply, where it first applies
 
         def add_quotes(passages) -> None:

@@ -32,7 +32,8 @@ SYMPTOMS = ("The article I quote doesn't cover symptoms, so I can't say whether 
             "feel could be linked to your B12 or your liver. Please tell your doctor about "
             "your symptoms. If you feel very unwell, seek urgent medical care now.")
 CONDITION_NAMES = {"nafld": "NAFLD / MASLD (fatty liver)", "nash": "NASH / MASH",
-                   "cirrhosis": "cirrhosis", "none": "none", "unknown": "not given"}
+                   "cirrhosis": "cirrhosis", "other_liver": "another liver disease",
+                   "none": "none", "unknown": "not given"}
 
 
 def _referral() -> tuple[dict[str, Any], ...]:

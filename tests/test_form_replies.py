@@ -108,7 +108,8 @@ async def test_a_question_in_the_form_is_left_to_the_side_question_rule():
 async def test_a_unit_of_another_test_routes_a_correction_there():
     slots = await extract("sorry I meant 450 pmol/L", "inform_lab_values", form="lab_form",
                           requested="homocysteine", slots={"b12": B12})
-    assert slots["b12"] == {"value": "450", "unit": "pmol/L", "comparator": None}
+    assert slots["b12"] == {"value": "450", "unit": "pmol/L", "comparator": None,
+        "lab_range": None, "flag": None}
     assert "homocysteine" not in slots
     (note,) = slots["lab_issues"]
     assert note["code"] == "updated" and "changed your vitamin B12 to 450 pmol/L" in note["message"]

@@ -28,9 +28,11 @@ async def extract(text, intent="inform_lab_values", **kwargs) -> dict:
 
 async def test_several_values_and_the_condition_in_one_message():
     slots = await extract("B12 480 pmol/L; homocysteine 17.2 umol/L and MMA 0.36, I have NASH")
-    assert slots["b12"] == {"value": "480", "unit": "pmol/L", "comparator": None}
+    assert slots["b12"] == {"value": "480", "unit": "pmol/L", "comparator": None,
+        "lab_range": None, "flag": None}
     assert slots["homocysteine"]["value"] == "17.2"
-    assert slots["mma"] == {"value": "0.36", "unit": None, "comparator": None}
+    assert slots["mma"] == {"value": "0.36", "unit": None, "comparator": None,
+        "lab_range": None, "flag": None}
     assert slots["condition"] == "nash"
 
 
@@ -74,7 +76,8 @@ async def test_the_unit_answer_completes_the_pending_value():
     pending = {"analyte": "b12", "value": "350", "unit": None, "comparator": None}
     slots = await extract("pg/mL", intent="inform_lab_values", form="lab_form",
                           requested="b12", slots={"pending_value": pending})
-    assert slots["b12"] == {"value": "350", "unit": "pg/mL", "comparator": None}
+    assert slots["b12"] == {"value": "350", "unit": "pg/mL", "comparator": None,
+        "lab_range": None, "flag": None}
     assert slots["pending_value"] is None
 
 
@@ -193,7 +196,7 @@ async def test_interpretation_lists_values_quotes_referral_and_disclaimer(kb, ar
     dispatcher = CollectingDispatcher()
     events = await ActionInterpretLabs().run(dispatcher, make_tracker(slots=slots), {})
     texts = [m["text"] for m in dispatcher.messages]
-    assert "1100 pg/mL (= 811.8 pmol/L): high" in texts[0]
+    assert '1100 pg/mL (= 811.8 pmol/L). Reference table: in the band it calls "high"' in texts[0]
     joined = "\n".join(texts)
     assert "When the liver is damaged by conditions like NAFLD" in joined
     assert 'section "B12, the Liver, and Misleading Blood Levels"' in joined
@@ -252,8 +255,8 @@ async def test_the_web_widget_also_gets_the_values_as_a_table():
     await ActionInterpretLabs().run(dispatcher, tracker, {})
     table = dispatcher.messages[0]["custom"]["data"]
     assert table["type"] == "lab_table"
-    assert table["rows"] == [["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", "high",
-                              "above 664 pmol/L"]]
+    assert table["rows"] == [["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", 'band "high"',
+                              "258 to 664 pmol/L"]]
     # Other channels get the text lines only.
     dispatcher = CollectingDispatcher()
     await ActionInterpretLabs().run(dispatcher, make_tracker(slots=slots), {})

@@ -50,14 +50,14 @@ async def test_what_does_borderline_mean_gives_the_limits_and_the_source():
 async def test_confused_about_my_results_explains_the_bands_of_my_own_values():
     text = await reply(ActionExplainResultTerms(), "I'm confused about my results",
                        "ask_result_meaning", slots={"b12": B12})
-    assert "Vitamin B12: 200 pmol/L: borderline" in text
+    assert 'Vitamin B12: 200 pmol/L. Reference table: in the band it calls "borderline"' in text
 
 
 async def test_is_that_bad_compares_without_a_verdict_and_refers():
     text = await reply(ActionAnswerShouldWorry(), "is that bad?", "ask_should_worry",
                        slots={"b12": B12})
     assert "I can't tell you whether your result is good or bad" in text
-    assert "Vitamin B12: 200 pmol/L: borderline" in text
+    assert 'Vitamin B12: 200 pmol/L. Reference table: in the band it calls "borderline"' in text
     assert "Always consult a healthcare professional" in text
 
 

@@ -23,7 +23,8 @@ async def test_red_flag_gets_the_urgent_message_and_the_general_disclaimer_only(
     assert full_disclaimer() not in dispatcher.messages[0]["text"]
     # The value typed with the emergency is kept for later, not interpreted now.
     assert slot_events(events) == {"requested_slot": None,
-                                   "b12": {"value": "300", "unit": "pmol/L", "comparator": None}}
+                                   "b12": {"value": "300", "unit": "pmol/L", "comparator": None,
+                                           "lab_range": None, "flag": None}}
 
 
 async def test_red_flag_during_the_lab_check_stops_the_form():

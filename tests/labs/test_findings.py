@@ -185,9 +185,12 @@ def test_every_status_outside_the_range_raises_a_finding_that_names_it():
                 for rule in FINDING_RULES:
                     if rule.finding_id not in ids:
                         continue
-                    clauses = [c for clause in rule.when
-                               for c in (clause.clauses if isinstance(clause, AnyOf) else (clause,))]
-                    if any(isinstance(c, Has | InBand) and c.analyte == analyte for c in clauses):
+                    clauses = [
+                        c for clause in rule.when
+                        for c in (clause.clauses if isinstance(clause, AnyOf) else (clause,))
+                    ]
+                    if any(isinstance(c, Has | InBand) and c.analyte == analyte
+                           for c in clauses):
                         covering.append(rule.finding_id)
                 assert covering, (analyte, status, condition, treated, statuses)
                 assert clinician_questions(tuple(covering))

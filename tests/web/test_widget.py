@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 BANNER = "General information only, not medical advice."
 QUICK_CHECK = "My B12 is 1100 pg/mL and I have NASH"
 REPLY_TIMEOUT_MS = 60_000  # a first reply includes the model's warm-up
-LAB_TABLE_COLUMNS = ["Test", "Your value", "In reference units", "Band", "Reference range"]
+LAB_TABLE_COLUMNS = ["Test", "Your value", "In reference units", "Position", "Normal range"]
 
 
 def open_chat(page) -> None:
