@@ -21,6 +21,14 @@ TEMPLATES = (
     "mma was {mma}",
     "serum cobalamin {b12} pmol/l (ref 148-664), homocysteine {hcy}",
     "I'm 54, my b12 is {b12_pg} and ALT 45, no liver disease",
+    # Pasted printouts (issue 15): columns, flags, printed ranges, histories.
+    "Serum vitamin B12 level\t{b12_pg} ng/L\t[187 - 883]\tL\nSerum folate level\t{fol_ng} ug/L"
+    "\t[3.9 - 26.8]\nHaemoglobin\t128 g/L\t[115 - 165]\nMean cell volume\t99.2 fL\t[80 - 100]",
+    "TESTS\tRESULT\tFLAG\tUNITS\tREFERENCE INTERVAL\tLAB\nVitamin B12\t{b12_pg}\t\tpg/mL"
+    "\t232-1245\t01\nFolate (Folic Acid), Serum\t>20.0\t\tng/mL\t>3.0\t01",
+    "Date        14/02/23   09/01/24\nB12         {b12}        356       pmol/L  (150-700)\n"
+    "Folate      18.2       >45.0     nmol/L  (>12.2)\nActive B12  >128  pmol/L  (>35)",
+    "b12 last year {b12}, now {b12_pg} after the injections, I take 1000 mcg every morning",
 )
 
 

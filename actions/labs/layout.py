@@ -20,6 +20,7 @@ _OPEN_UPPER = re.compile(r"(?<![\w.,])(\d[\d.,]*)\+(?![\w+])")
 _ISO_DATE = re.compile(r"\b((?:19|20)\d\d)-(\d\d?)-(\d\d?)\b")
 _DASH_DATE = re.compile(r"\b(\d\d?)-(\d\d?)-((?:19|20)?\d\d)\b")
 _ARROW = re.compile(r"-+>")
+_DAY_MONTH_YEAR = re.compile(r"\b(\d\d?)-([A-Za-z]{3,9})-((?:19|20)?\d\d)\b")
 _EURO_THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})\.(\d{3})(?![\d.,])")
 _DECIMAL_COMMA_USED = re.compile(r"(?<![\d.,])\d+,\d{1,2}(?![\d,])")
 _APPROX = re.compile(r"(?i)(?<!\w)(?:approx\.?|approximately|circa|ca\.|~)[ \t]*(?=[<>]?\d)")
@@ -45,6 +46,7 @@ def normalise_layout(text: str) -> str:
     """The same message with its layout made regular; numbers and words unchanged."""
     text = _ISO_DATE.sub(r"\1/\2/\3", text)
     text = _DASH_DATE.sub(r"\1/\2/\3", text)
+    text = _DAY_MONTH_YEAR.sub(r"\1 \2 \3", text)  # "18-Jan-2024"
     text = _ARROW.sub(" → ", text)
     if _DECIMAL_COMMA_USED.search(text):
         # A report that writes "6,4" uses the dot for thousands: "1.023" is 1023.

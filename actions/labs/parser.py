@@ -67,7 +67,9 @@ OPEN_BRACKETS = frozenset({"(", "["})
 # Words a printed range may carry between its cue and its numbers: "Ref. Interval :- Adult
 # (Male) : < 15".
 REFERENCE_FILLERS = frozenset({"interval", "intervals", "adult", "adults", "male", "female",
-                               "men", "women", "values", "value", "normal", "range"})
+                               "men", "women", "values", "value", "normal", "range", "on",
+                               "the", "sheet", "report", "was", "is", "printed", "given", "says",
+                               "lab", "from"})
 FLAG_LEADS = frozenset({"flagged", "flag", "flagged as", "marked"})
 REPORT_WORDS = frozenset({"report", "app", "lab", "labs", "result", "results", "printout",
                           "sheet", "portal", "form"})
@@ -117,6 +119,8 @@ _EUROPEAN = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+,\d+")
 _MAX_DIGITS = 20
 _DATE = re.compile(r"^(\d{1,4})[/.](\d{1,2})(?:[/.](\d{2,4}))?$")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
+MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 
 
 def parse_number(text: str) -> Decimal | None:
@@ -185,16 +189,64 @@ class _Value:
     owner: _Mention | None = field(default=None, repr=False)
 
 
+class _Tok:
+    """A token's attributes read once from spaCy (reading them from a Doc each time costs
+    more than all the rules together)."""
+
+    __slots__ = ("text", "lower_", "i", "idx", "is_space", "is_punct", "is_alpha", "like_num",
+                 "whitespace_", "doc")
+
+    def __init__(self, token, doc) -> None:
+        self.text = token.text
+        self.lower_ = token.lower_
+        self.i = token.i
+        self.idx = token.idx
+        self.is_space = token.is_space
+        self.is_punct = token.is_punct
+        self.is_alpha = token.is_alpha
+        self.like_num = token.like_num
+        self.whitespace_ = token.whitespace_
+        self.doc = doc
+
+
+class _Span(list):
+    @property
+    def text(self) -> str:
+        if not self:
+            return ""
+        return "".join(t.text + t.whitespace_ for t in self[:-1]) + self[-1].text
+
+
+class _Toks(list):
+    """The tokens of one message; a slice is a _Span with the text it covers."""
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return _Span(list.__getitem__(self, key))
+        return list.__getitem__(self, key)
+
+
+def _tokens(spacy_doc) -> _Toks:
+    toks = _Toks()
+    toks.extend(_Tok(t, toks) for t in spacy_doc)
+    return toks
+
+
 @dataclass
 class _Doc:
     """The tokens with what every rule needs: mentions by position, the line of a token."""
 
-    doc: object
+    doc: _Toks
     mentions: list[_Mention]
     by_start: dict[int, _Mention]
     by_end: dict[int, _Mention]
     covered: dict[int, _Mention]
     lines: list[int]  # line number of each token
+    line_spans: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def line_tokens(self, line: int) -> _Span:
+        start, end = self.line_spans.get(line, (0, 0))
+        return self.doc[start:end]
 
     def kind_at(self, i: int) -> str | None:
         m = self.covered.get(i)
@@ -214,6 +266,7 @@ def _make_nlp():
         r"(?<=[0-9])(?=[A-Za-zµμ])",  # "350pg/ml" -> "350", "pg", ...
         r"(?<=\S)[=:;](?=\S)",  # "b12:480", "hcy=17"
         r"(?<=[0-9])[–—](?=[0-9])",  # "150–700"
+        r"(?<=\S)[\[\]](?=\S)",  # "6.8ug/L[3.9-26.8]"
     ]
     suffixes = [
         *nlp.Defaults.suffixes,
@@ -281,9 +334,14 @@ def _mentions(doc, engine: _Engine) -> list[_Mention]:
     return kept
 
 
-def _index(doc, mentions: list[_Mention], text: str) -> _Doc:
+def _index(spacy_doc, mentions: list[_Mention], text: str) -> _Doc:
+    doc = _tokens(spacy_doc)
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
     lines = [bisect_right(newlines, t.idx - 1) if newlines else 0 for t in doc]
+    line_spans: dict[int, tuple[int, int]] = {}
+    for i, line in enumerate(lines):
+        start, _ = line_spans.get(line, (i, i))
+        line_spans[line] = (start, i + 1)
     covered = {}
     for m in mentions:
         for i in range(m.start, m.end):
@@ -295,6 +353,7 @@ def _index(doc, mentions: list[_Mention], text: str) -> _Doc:
         by_end={m.end: m for m in mentions},
         covered=covered,
         lines=lines,
+        line_spans=line_spans,
     )
 
 
@@ -372,7 +431,7 @@ def _exclude_targets_and_comments(d: _Doc, values: list[_Value]) -> None:
     comment_lines = set()
     for m in d.mentions:
         if m.kind == "comment_cues":
-            first = next(t for t in doc if d.lines[t.i] == d.lines[m.start] and not t.is_space)
+            first = next(t for t in d.line_tokens(d.lines[m.start]) if not t.is_space)
             if first.i == m.start:
                 comment_lines.add(d.lines[m.start])
     for value in values:
@@ -463,7 +522,7 @@ def _find_doses(d: _Doc, values: list[_Value]) -> None:
     """"b12 1000 every morning", "I take b12 1000": a number taken, not measured."""
     doc = d.doc
     for value in values:
-        if value.excluded or value.unit is not None:
+        if value.excluded or value.unit_kind in ("units", "urine_units"):
             continue
         j = value.number_end
         while j < len(doc) and j < value.number_end + 2 and doc[j].is_space:
@@ -475,8 +534,9 @@ def _find_doses(d: _Doc, values: list[_Value]) -> None:
         k = value.text_start - 1
         while k >= 0 and k >= value.text_start - DOSE_VERB_WINDOW:
             m = d.covered.get(k)
-            if m is not None and m.kind == "dose_verbs":
-                value.excluded = value.dose = True
+            if m is not None and (m.kind == "dose_verbs" or (
+                    m.kind == "not_lab_units" and doc[k].lower_ in DOSE_UNITS)):
+                value.excluded = value.dose = True  # "b12 injection 1 mg/mL", "I take b12 1000"
                 break
             if _is_boundary(doc[k]) or doc[k].text in (":", "=") or (
                     m is None and doc[k].is_alpha and doc[k].lower_ not in (
@@ -539,12 +599,12 @@ def _reference_lines(d: _Doc) -> tuple[set[int], set[int], set[int]]:
             continue
         line = d.lines[m.start]
         cued_lines.add(line)
-        words = [t for t in doc if d.lines[t.i] == line and not (t.is_space or t.is_punct)]
+        words = [t for t in d.line_tokens(line) if not (t.is_space or t.is_punct)]
         heading = all(d.kind_at(t.i) == "reference_cues" or t.lower_ in (
             "interval", "intervals", "values", "bio", "biological") for t in words)
         if heading:
             nxt = line + 1
-            while any(d.lines[t.i] == nxt and not t.is_space for t in doc[m.end:]):
+            while nxt in d.line_spans and any(not t.is_space for t in d.line_tokens(nxt)):
                 block.add(nxt)
                 nxt += 1
             continue
@@ -591,7 +651,7 @@ def _find_ranges(d: _Doc, values: list[_Value]) -> list[_Range]:
     while i < len(live):
         left = live[i]
         right = live[i + 1] if i + 1 < len(live) else None
-        pair = right is not None and _dash_pair(d, left, right)
+        pair = right is not None and _dash_pair(d, left, right, spans)
         if pair or id(left) in in_range:
             if pair:
                 in_range.update((id(left), id(right)))
@@ -612,7 +672,7 @@ def _bracketed(doc, value: _Value) -> bool:
     return value.text_start > 0 and doc[value.text_start - 1].text in OPEN_BRACKETS
 
 
-def _dash_pair(d: _Doc, left: _Value, right: _Value) -> bool:
+def _dash_pair(d: _Doc, left: _Value, right: _Value, spans: set[int]) -> bool:
     """"148-664", "197 - 771", "(150 to 700)", "ref 258 to 664": a range, lower first."""
     doc = d.doc
     gap = doc[left.end : right.text_start]
@@ -623,7 +683,7 @@ def _dash_pair(d: _Doc, left: _Value, right: _Value) -> bool:
         return False
     if words[0].lower_ not in ("to", "a"):
         return True
-    cued = any(
+    cued = left.start in spans or any(
         d.kind_at(k) == "reference_cues" for k in range(max(0, left.start - 3), left.start)
     )
     return cued or _bracketed(doc, left)
@@ -752,8 +812,10 @@ def _link_forward(d: _Doc, claimers, values, ranges: list[_Range]) -> None:
             if _is_boundary(token) and (seen_words or token.text in SENTENCE_ENDS):
                 break
             if j in range_at:
-                range_line = range_at[j].line
+                if found:
+                    range_line = range_at[j].line  # later numbers in the row: other columns
                 seen_words = True
+                limit += range_at[j].end - j  # a printed range does not use up the window
                 j = range_at[j].end
                 continue
             value = value_at.get(j)
@@ -840,7 +902,7 @@ def _link_column_headers(d: _Doc, claimers, values) -> None:
         row = line + 1
         while row not in by_line:
             cells = [v for v in values if v.line == row and not v.excluded and v.owner is None]
-            if not any(d.lines[t.i] == row for t in doc):
+            if row not in d.line_spans:
                 break
             if len(cells) == len(heads):
                 for head, value in zip(heads, cells, strict=True):
@@ -859,7 +921,7 @@ def _link_row_leading(d: _Doc, claimers, values) -> None:
         line_claimers = by_line.get(value.line, [])
         if len(line_claimers) != 1 or line_claimers[0].bound:
             continue
-        first = next(t for t in d.doc if d.lines[t.i] == value.line and not t.is_space)
+        first = next(t for t in d.line_tokens(value.line) if not t.is_space)
         if first.i == value.text_start and line_claimers[0].start > value.start:
             _bind(value, line_claimers[0])
 
@@ -955,7 +1017,7 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
                 continue
             if token.is_space or token.text in ("(", ")", "[", "]", ":", "*") or (
                 token.lower_ in FLAG_LEADS
-            ) or (m is not None and m.kind == "reference_cues"):
+            ) or (m is not None and m.kind in ("reference_cues", "months", "year_cues")):
                 if token.text == "*" and value.flag is None:
                     value.flag = "*"
                 j += 1
@@ -964,8 +1026,14 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
         k = value.text_start - 1
         while k >= 0 and doc[k].is_space and "\n" not in doc[k].text:
             k -= 1
-        if value.flag is None and k >= 0 and doc[k].text == "*" and d.lines[k] == value.line:
-            value.flag = "*"  # "Vitamina B12<tab>* 158"
+        if value.flag is None and k >= 0 and d.lines[k] == value.line:
+            before = d.covered.get(k)
+            if doc[k].text == "*":
+                value.flag = "*"  # "Vitamina B12<tab>* 158"
+            elif (before is not None and before.kind == "flags" and before.end - before.start == 1
+                  and doc[k].text.isupper() and _in_a_table(d, k)
+                  and not _after_a_value(d, k)):
+                value.flag = before.key  # "S Folate<tab>L<tab>8.9": a flag column first
         if value.flag is None:
             value.flag = _flag_on_next_line(d, value)
 
@@ -974,8 +1042,10 @@ def _is_flag(d: _Doc, m: _Mention) -> bool:
     """Single letters and symbols always; "High"/"Low" only in a column or after "flagged"."""
     doc = d.doc
     text = doc[m.start : m.end].text
-    if text.startswith("(") or m.end - m.start >= 3:
-        return True  # "(H)", "(Low)", "Above high reference limit"
+    if text.startswith("(") or m.end - m.start >= 2:
+        return True  # "(H)", "(Low)", "below range", "Above high reference limit"
+    if text[:1].isupper() and _in_a_table(d, m.start):
+        return True  # "187 Low 09/14/2023" in a row of columns
     if m.end - m.start == 1 and ((len(text) <= 2 and text.isupper()) or not text.isalpha()):
         return True
     prev = doc[m.start - 1] if m.start > 0 else None
@@ -984,12 +1054,25 @@ def _is_flag(d: _Doc, m: _Mention) -> bool:
     ) or ("\n" in (prev.whitespace_ or ""))
 
 
+def _after_a_value(d: _Doc, i: int) -> bool:
+    """The token follows a number or a unit on its line ("154 L": L is 154's flag)."""
+    k = i - 1
+    while k >= 0 and d.doc[k].is_space and "\n" not in d.doc[k].text:
+        k -= 1
+    return k >= 0 and (d.doc[k].like_num or d.kind_at(k) in UNIT_KINDS)
+
+
+def _in_a_table(d: _Doc, i: int) -> bool:
+    """The token's line has columns (tabs, or runs of spaces)."""
+    return any(t.is_space and "\n" not in t.text for t in d.line_tokens(d.lines[i]))
+
+
 def _flag_on_next_line(d: _Doc, value: _Value) -> str | None:
     """A flag alone on a line after the value ("Value: 0.45 / High", "Flag: Low",
     "Comment: Low"), or said in the sentence ("they flagged it high", "had an L")."""
     doc = d.doc
     for line in (value.line + 1, value.line + 2):
-        tokens = [t for t in doc[value.end :] if d.lines[t.i] == line and not t.is_space]
+        tokens = [t for t in d.line_tokens(line) if t.i >= value.end and not t.is_space]
         if tokens and tokens[0].lower_ in FLAG_LABELS:
             tokens = [t for t in tokens[1:] if t.text != ":"]
         if not tokens:
@@ -1085,7 +1168,7 @@ def _attach_ranges(d: _Doc, claimers, ranges: list[_Range], values: list[_Value]
         elif r.cued or _alone_on_line(d, r):
             before = [v for v in bound if v.start < r.start]
             after = [v for v in bound if v.start > r.start]
-            if before and before[-1].lab_range is None and r.line - before[-1].line <= 2:
+            if before and before[-1].lab_range is None and r.line - before[-1].line <= 3:
                 target = before[-1].owner
             elif after and after[0].line - r.line <= 3 and after[0].owner.start < r.start:
                 target = after[0].owner  # "Vitamin B-12\nNormal range: 211 - 911\nValue\n287"
@@ -1100,7 +1183,7 @@ def _attach_ranges(d: _Doc, claimers, ranges: list[_Range], values: list[_Value]
 
 def _alone_on_line(d: _Doc, r: _Range) -> bool:
     """"(180 - 914)" on a line of its own, under the result it belongs to."""
-    tokens = [t for t in d.doc if d.lines[t.i] == r.line and not t.is_space]
+    tokens = [t for t in d.line_tokens(r.line) if not t.is_space]
     return all(t.is_punct or r.start <= t.i < r.end or d.kind_at(t.i) in UNIT_KINDS
                for t in tokens)
 
@@ -1148,7 +1231,8 @@ def _apply_free_units(d, values, ranges, claimers, accepted) -> None:
         if claimer.kind != "analytes":
             continue
         series = claimer.bound
-        stated = [v.unit for v in series if v.unit is not None]
+        # "a unit stated once for a test applies to all its results": every mention of it
+        stated = [v.unit for v in _values_of(claimer, claimers) if v.unit is not None]
         for v in series:
             if v.unit is not None:
                 continue
@@ -1179,12 +1263,22 @@ def _date_of(text: str) -> tuple[int, int, int] | None:
 
 
 def _token_date(d: _Doc, i: int) -> tuple[int, int, int] | None:
+    """A date token ("14/02/23"), or a year with the month (and day) before it ("Aug 2024",
+    "18 Jan 2024")."""
     token = d.doc[i]
     date = _date_of(token.text)
     if date is not None:
         return date
     if _YEAR.match(token.text):
-        return (int(token.text), 0, 0)
+        month = day = 0
+        k = i - 1
+        while k >= 0 and d.doc[k].is_space:
+            k -= 1
+        if k >= 0 and d.kind_at(k) == "months":
+            month = MONTHS.get(d.doc[k].lower_[:3], 0)
+            if k >= 1 and d.doc[k - 1].text.isdigit() and int(d.doc[k - 1].text) <= 31:
+                day = int(d.doc[k - 1].text)
+        return (int(token.text), month, day)
     return None
 
 
@@ -1193,7 +1287,7 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
     doc = d.doc
     header: list[tuple[int, int, int]] = []
     for line in sorted(set(d.lines)):
-        tokens = [t for t in doc if d.lines[t.i] == line]
+        tokens = d.line_tokens(line)
         dates = [x for t in tokens if (x := _date_of(t.text)) is not None]
         if len(dates) >= 2 and not any(v.line == line and not v.excluded for v in values):
             header = dates
@@ -1206,11 +1300,11 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
         if v.owner is None or v.excluded:
             continue
         k = v.text_start - 1
-        while k >= 0 and d.lines[k] == v.line and d.covered.get(k) is not v.owner:
+        while k >= 0 and d.lines[k] == v.line:
             if (date := _token_date(d, k)) is not None:
                 v.date = date
                 break
-            if d.kind_at(k) in CLAIMER_KINDS:
+            if d.kind_at(k) in CLAIMER_KINDS and d.covered.get(k) is not v.owner:
                 break
             k -= 1
         if v.date is None:
@@ -1225,6 +1319,25 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
         row = rows.get(v.line, [])
         if v.date is None and header and len(row) == len(header):
             v.date = header[row.index(v)]
+    order = _column_order(d, values)
+    if order:
+        for row in rows.values():
+            if len(row) == len(order) and len({v.owner.key for v in row}) == 1:
+                for v, when in zip(row, order, strict=True):
+                    v.when = when
+
+
+def _column_order(d: _Doc, values: list[_Value]) -> list[str]:
+    """"Test  Current Result and Flag  Previous Result and Date": when each column is."""
+    for line in sorted(d.line_spans):
+        if any(v.line == line and not v.excluded for v in values):
+            continue
+        kinds = [d.kind_at(t.i) for t in d.line_tokens(line)]
+        order = [("current" if k == "current_cues" else "earlier") for k in kinds
+                 if k in ("current_cues", "earlier_cues")]
+        if "current" in order and "earlier" in order:
+            return list(dict.fromkeys(order))
+    return []
 
 
 def _assign_cues(d: _Doc, claimer: _Mention, series: list[_Value]) -> None:
@@ -1232,7 +1345,7 @@ def _assign_cues(d: _Doc, claimer: _Mention, series: list[_Value]) -> None:
     after": a cue just after a value marks it, else a cue before it (back to the previous
     value, or the start of the test's line for the first)."""
     doc = d.doc
-    line_start = next(t.i for t in doc if d.lines[t.i] == d.lines[claimer.start])
+    line_start = d.line_spans[d.lines[claimer.start]][0]
     used: set[int] = set()
     for i, v in enumerate(series):
         nxt = series[i + 1].text_start if i + 1 < len(series) else len(doc)
@@ -1418,8 +1531,9 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
         return LabPanel(values=(), condition=UNKNOWN_CONDITION, too_long=True)
     text = normalise_layout(text)
     engine = _engine()
-    doc = engine.nlp.make_doc(text)
-    d = _index(doc, _mentions(doc, engine), text)
+    spacy_doc = engine.nlp.make_doc(text)
+    d = _index(spacy_doc, _mentions(spacy_doc, engine), text)
+    doc = d.doc
     values = _values(d)
     ranges = _find_ranges(d, values)
     claimers = _claimers(d)
