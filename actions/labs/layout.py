@@ -44,17 +44,25 @@ def _csv_to_tabs(lines: list[str]) -> list[str]:
 
 def normalise_layout(text: str) -> str:
     """The same message with its layout made regular; numbers and words unchanged."""
-    text = _ISO_DATE.sub(r"\1/\2/\3", text)
-    text = _DASH_DATE.sub(r"\1/\2/\3", text)
-    text = _DAY_MONTH_YEAR.sub(r"\1 \2 \3", text)  # "18-Jan-2024"
-    text = _ARROW.sub(" → ", text)
-    if _DECIMAL_COMMA_USED.search(text):
+    if "-" in text:
+        text = _ISO_DATE.sub(r"\1/\2/\3", text)
+        text = _DASH_DATE.sub(r"\1/\2/\3", text)
+        text = _DAY_MONTH_YEAR.sub(r"\1 \2 \3", text)  # "18-Jan-2024"
+        if ">" in text:
+            text = _ARROW.sub(" → ", text)
+    if "," in text and "." in text and _DECIMAL_COMMA_USED.search(text):
         # A report that writes "6,4" uses the dot for thousands: "1.023" is 1023.
         text = _EURO_THOUSANDS.sub(r"\1\2", text)
-    lines = _csv_to_tabs(text.split("\n"))
-    text = "\n".join(lines)
-    text = _PIPE.sub("\t", text)
-    text = _DOT_LEADER.sub("\t", text)
-    text = _APPROX.sub("", text)
-    text = _LEADING_DOT.sub(r"0.\1", text)
-    return _OPEN_UPPER.sub(r">\1", text)
+    if "\n" in text and ("," in text or ";" in text):
+        text = "\n".join(_csv_to_tabs(text.split("\n")))
+    if "|" in text:
+        text = _PIPE.sub("\t", text)
+    if "..." in text:
+        text = _DOT_LEADER.sub("\t", text)
+    if "~" in text or "ca" in text or "pprox" in text:
+        text = _APPROX.sub("", text)
+    if "." in text:
+        text = _LEADING_DOT.sub(r"0.\1", text)
+    if "+" in text:
+        text = _OPEN_UPPER.sub(r">\1", text)
+    return text

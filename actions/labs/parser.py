@@ -100,13 +100,10 @@ DOSE_QUESTION_WORDS = frozenset({"better", "dose", "dosage", "take", "strength",
 SPECIMEN_WORDS = {"urine": "urine_mma", "urinary": "urine_mma"}
 SPECIMEN_ANALYTE = {"active_b12": "b12", "red_cell_folate": "folate", "urine_mma": "mma"}
 
-NUMBER_SHAPE = r"^-?\d[\d.,]*$"
+_NUMBER = re.compile(r"^-?\d[\d.,]*$")
 # "ab/cd" right after a number: a unit, even if we do not know it (reported, never guessed).
-UNIT_SHAPE = (
-    {"TEXT": {"REGEX": r"^[A-Za-zµμ]{1,6}$"}},
-    {"ORTH": "/"},
-    {"TEXT": {"REGEX": r"^[A-Za-z]{1,3}$"}},
-)
+_UNIT_LEFT = re.compile(r"^[A-Za-zµμ]{1,6}$")
+_UNIT_RIGHT = re.compile(r"^[A-Za-z]{1,3}$")
 UNIT_KINDS = ("units", "other_units", "unit_shape", "urine_units")
 CLAIMER_KINDS = ("analytes", "other_tests", "specimens")
 
@@ -153,9 +150,8 @@ def parse_number(text: str) -> Decimal | None:
 @dataclass(frozen=True)
 class _Engine:
     nlp: object
-    phrases: object
-    shapes: object
-    labels: dict[int, tuple[str, str]]
+    phrases: dict[str, list[tuple[tuple[str, ...], str, str]]]  # by first token
+    tokenizer: _Tokenizer
 
 
 @dataclass
@@ -177,8 +173,8 @@ class _Value:
     unit: str | None
     unit_kind: str | None
     comparator: str | None
-    text: str
-    line: int
+    doc: list = field(repr=False)
+    line: int = 0
     excluded: bool = False
     dose: bool = False
     range_part: bool = False
@@ -188,55 +184,113 @@ class _Value:
     date: tuple[int, int, int] | None = None
     owner: _Mention | None = field(default=None, repr=False)
 
+    @property
+    def text(self) -> str:
+        """The value as typed, comparator and unit included (built only when needed)."""
+        return _text(self.doc, self.text_start, self.end)
+
 
 class _Tok:
     """A token's attributes read once from spaCy (reading them from a Doc each time costs
     more than all the rules together)."""
 
-    __slots__ = ("text", "lower_", "i", "idx", "is_space", "is_punct", "is_alpha", "like_num",
-                 "whitespace_", "doc")
+    __slots__ = (
+        "doc",
+        "i",
+        "idx",
+        "is_alpha",
+        "is_punct",
+        "is_space",
+        "like_num",
+        "lower_",
+        "text",
+        "whitespace_",
+    )
 
-    def __init__(self, token, doc) -> None:
-        self.text = token.text
-        self.lower_ = token.lower_
-        self.i = token.i
-        self.idx = token.idx
-        self.is_space = token.is_space
-        self.is_punct = token.is_punct
-        self.is_alpha = token.is_alpha
-        self.like_num = token.like_num
-        self.whitespace_ = token.whitespace_
+    def __init__(self, text: str, i: int, idx: int, kind: tuple[bool, bool, bool, bool],
+                 doc: list) -> None:
+        self.text = text
+        self.lower_ = text.lower()
+        self.i = i
+        self.idx = idx
+        self.is_space, self.is_punct, self.is_alpha, self.like_num = kind
+        self.whitespace_ = ""
         self.doc = doc
 
 
-class _Span(list):
-    @property
-    def text(self) -> str:
-        if not self:
-            return ""
-        return "".join(t.text + t.whitespace_ for t in self[:-1]) + self[-1].text
+def _text(doc: list[_Tok], start: int, end: int) -> str:
+    """The text tokens ``start`` to ``end`` cover, as typed (a spaCy Span's ``.text``)."""
+    span = doc[start:end]
+    if not span:
+        return ""
+    return "".join(t.text + t.whitespace_ for t in span[:-1]) + span[-1].text
 
 
-class _Toks(list):
-    """The tokens of one message; a slice is a _Span with the text it covers."""
-
-    def __getitem__(self, key):
-        if isinstance(key, slice):
-            return _Span(list.__getitem__(self, key))
-        return list.__getitem__(self, key)
+_DIGIT = re.compile(r"\d")
+_CHUNKS = re.compile(r"\S+|\s+")
+_CHUNK_CACHE_SIZE = 50_000
 
 
-def _tokens(spacy_doc) -> _Toks:
-    toks = _Toks()
-    toks.extend(_Tok(t, toks) for t in spacy_doc)
-    return toks
+def _token_kind(text: str) -> tuple[bool, bool, bool, bool]:
+    """(is_space, is_punct, is_alpha, like_num) as spaCy's English lexeme attributes."""
+    from spacy.lang.en.lex_attrs import like_num
+    from spacy.lang.lex_attrs import is_punct
+
+    return text.isspace(), is_punct(text), text.isalpha(), like_num(text)
+
+
+class _Tokenizer:
+    """spaCy's English tokenizer (with the parser's rules), split chunk by chunk with a cache.
+
+    spaCy splits text at whitespace and tokenizes each chunk on its own, so a chunk's tokens
+    can be remembered. Chunks are looked up with every digit written as 5: digits never decide
+    a split (checked over every message of the test sets, tests/labs/test_parser.py), so
+    "198" and "356" share one entry, and a lab report is mostly chunks seen before. Building a
+    spaCy Doc for every message cost more than every rule of the parser together.
+    """
+
+    def __init__(self, nlp) -> None:
+        self.nlp = nlp
+        self.cache: dict[str, tuple[tuple[int, tuple[bool, bool, bool, bool]], ...]] = {}
+
+    def _pieces(self, masked: str):
+        pieces = self.cache.get(masked)
+        if pieces is None:
+            pieces = tuple((len(t.text), _token_kind(t.text)) for t in self.nlp.tokenizer(masked))
+            if len(self.cache) >= _CHUNK_CACHE_SIZE:
+                self.cache.clear()
+            self.cache[masked] = pieces
+        return pieces
+
+    def __call__(self, text: str) -> list[_Tok]:
+        toks: list[_Tok] = []
+        masked = _DIGIT.sub("5", text)
+        for match in _CHUNKS.finditer(text):
+            chunk, start = match.group(), match.start()
+            if chunk[0].isspace():
+                if chunk[0] == " " and toks:
+                    toks[-1].whitespace_ = " "  # one space belongs to the token before it
+                    chunk, start = chunk[1:], start + 1
+                if chunk:
+                    toks.append(_Tok(chunk, len(toks), start, (True, False, False, False), toks))
+                continue
+            offset = start
+            for length, kind in self._pieces(masked[start : match.end()]):
+                word = text[offset : offset + length]
+                toks.append(_Tok(word, len(toks), offset, kind, toks))
+                offset += length
+        return toks
+
+
+def _tokenize(engine: _Engine, text: str) -> list[_Tok]:
+    return engine.tokenizer(text)
 
 
 @dataclass
 class _Doc:
     """The tokens with what every rule needs: mentions by position, the line of a token."""
 
-    doc: _Toks
+    doc: list[_Tok]
     mentions: list[_Mention]
     by_start: dict[int, _Mention]
     by_end: dict[int, _Mention]
@@ -244,16 +298,13 @@ class _Doc:
     lines: list[int]  # line number of each token
     line_spans: dict[int, tuple[int, int]] = field(default_factory=dict)
 
-    def line_tokens(self, line: int) -> _Span:
+    def line_tokens(self, line: int) -> list[_Tok]:
         start, end = self.line_spans.get(line, (0, 0))
         return self.doc[start:end]
 
     def kind_at(self, i: int) -> str | None:
         m = self.covered.get(i)
         return m.kind if m is not None else None
-
-    def same_line(self, i: int, j: int) -> bool:
-        return self.lines[i] == self.lines[j]
 
 
 def _make_nlp():
@@ -281,24 +332,15 @@ def _make_nlp():
 
 
 def _build_engine(vocab: Vocabulary) -> _Engine:
-    from spacy.matcher import Matcher, PhraseMatcher
-
+    """The tokenizer, and every spelling as its lower-case token sequence (a dict lookup
+    per position and length does what spaCy's PhraseMatcher on LOWER did)."""
     nlp = _make_nlp()
-    phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
-    labels: dict[int, tuple[str, str]] = {}
+    phrases: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
     for kind, key, words in vocab.phrases:
-        label = f"{kind}|{key}"
-        labels[nlp.vocab.strings.add(label)] = (kind, key)
-        phrases.add(label, [nlp.make_doc(w) for w in words])
-    shapes = Matcher(nlp.vocab)
-    for kind, pattern in (
-        ("number", [{"TEXT": {"REGEX": NUMBER_SHAPE}}]),
-        ("unit_shape", UNIT_SHAPE),
-    ):
-        label = f"{kind}|"
-        labels[nlp.vocab.strings.add(label)] = (kind, "")
-        shapes.add(label, [list(pattern)])
-    return _Engine(nlp=nlp, phrases=phrases, shapes=shapes, labels=labels)
+        for word in words:
+            tokens = tuple(t.lower_ for t in nlp.make_doc(word))
+            phrases.setdefault(tokens[0], []).append((tokens, kind, key))
+    return _Engine(nlp=nlp, phrases=phrases, tokenizer=_Tokenizer(nlp))
 
 
 @lru_cache(maxsize=1)
@@ -314,28 +356,56 @@ def clean_text(text: object) -> str:
     elif not isinstance(text, str):
         text = "" if text is None else str(text)
     text = text.encode("utf-8", errors="replace").decode("utf-8")
+    if text.replace("\n", "").replace("\t", "").isprintable():
+        return text  # the usual case, without a pass over every character
     return "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
 
 
-def _mentions(doc, engine: _Engine) -> list[_Mention]:
+def _shapes(toks: list[_Tok]):
+    """Numbers, and "ab/cd" unit shapes (a pattern in Python: spaCy's regex Matcher took
+    longer than everything else together)."""
+    for i, t in enumerate(toks):
+        first = t.text[0]
+        if (first.isdigit() or first == "-") and _NUMBER.match(t.text):
+            yield "number", i, i + 1
+        elif (t.text == "/" and 0 < i < len(toks) - 1 and _UNIT_LEFT.match(toks[i - 1].text)
+                and _UNIT_RIGHT.match(toks[i + 1].text)):
+            yield "unit_shape", i - 1, i + 2
+
+
+def _mentions(toks: list[_Tok], engine: _Engine) -> list[_Mention]:
     """Non-overlapping matches, longest first; a vocabulary unit beats a mere unit shape."""
-    found = []
-    for match_id, start, end in (*engine.phrases(doc), *engine.shapes(doc)):
-        kind, key = engine.labels[match_id]
-        found.append(_Mention(kind, key, start, end))
-    taken = [False] * len(doc)
+    found = []  # (-length, is a unit shape, start, end, kind, key): sorts longest first
+    lowers = [t.lower_ for t in toks]
+    count = len(lowers)
+    phrases = engine.phrases
+    for start, first in enumerate(lowers):
+        for tokens, kind, key in phrases.get(first, ()):
+            end = start + len(tokens)
+            if end <= count and (end == start + 1 or tuple(lowers[start:end]) == tokens):
+                found.append((start - end, False, start, end, kind, key))
+    for kind, start, end in _shapes(toks):
+        found.append((start - end, kind == "unit_shape", start, end, kind, ""))
+    found.sort()
+    taken = [False] * count
     kept = []
-    for m in sorted(found, key=lambda m: (-(m.end - m.start), m.kind == "unit_shape", m.start)):
-        if not any(taken[m.start : m.end]):
-            for i in range(m.start, m.end):
-                taken[i] = True
-            kept.append(m)
+    for _, _, start, end, kind, key in found:
+        if end == start + 1:
+            if taken[start]:
+                continue
+            taken[start] = True
+        elif any(taken[start:end]):
+            continue
+        else:
+            taken[start:end] = [True] * (end - start)
+        kept.append(_Mention(kind, key, start, end))
     kept.sort(key=lambda m: m.start)
     return kept
 
 
-def _index(spacy_doc, mentions: list[_Mention], text: str) -> _Doc:
-    doc = _tokens(spacy_doc)
+def _index(engine: _Engine, text: str) -> _Doc:
+    doc = _tokenize(engine, text)
+    mentions = _mentions(doc, engine)
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
     lines = [bisect_right(newlines, t.idx - 1) if newlines else 0 for t in doc]
     line_spans: dict[int, tuple[int, int]] = {}
@@ -376,7 +446,7 @@ def _unit_key(d: _Doc, m: _Mention) -> str:
         return m.key
     if m.kind == "urine_units":
         return m.key
-    return d.doc[m.start : m.end].text
+    return _text(d.doc, m.start, m.end)
 
 
 # --- numbers -------------------------------------------------------------------------
@@ -409,12 +479,12 @@ def _values(d: _Doc) -> list[_Value]:
             unit=unit,
             unit_kind=unit_kind,
             comparator=comparator,
-            text=doc[start:end].text,
+            doc=doc,
             line=d.lines[m.start],
         )
         value.excluded = _is_not_a_result(d, value, after, cue)
         if after is not None and after.kind == "not_lab_units" and (
-            doc[after.start : after.end].text.lower() in DOSE_UNITS
+            _text(doc, after.start, after.end).lower() in DOSE_UNITS
         ):
             value.dose = True
         values.append(value)
@@ -448,6 +518,8 @@ def _exclude_targets_and_comments(d: _Doc, values: list[_Value]) -> None:
 def _exclude_alternatives(d: _Doc, values: list[_Value]) -> None:
     """"B12 1000 or 2500, which is better?": alternatives, never a result (a dose if asked)."""
     doc = d.doc
+    if not any(t.lower_ == "or" for t in doc):
+        return
     asks_dose = any(t.lower_ in DOSE_QUESTION_WORDS for t in doc)
     for left, right in pairwise(values):
         gap = [t for t in doc[left.end : right.text_start] if not t.is_space]
@@ -889,7 +961,6 @@ def _link_heading_rows(d: _Doc, claimers, values) -> None:
 
 def _link_column_headers(d: _Doc, claimers, values) -> None:
     """"Date  B12 ng/L  Folate ug/L" over rows of dates and values: one column per test."""
-    doc = d.doc
     by_line: dict[int, list[_Mention]] = {}
     for c in claimers:
         by_line.setdefault(d.lines[c.start], []).append(c)
@@ -1041,7 +1112,7 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
 def _is_flag(d: _Doc, m: _Mention) -> bool:
     """Single letters and symbols always; "High"/"Low" only in a column or after "flagged"."""
     doc = d.doc
-    text = doc[m.start : m.end].text
+    text = _text(doc, m.start, m.end)
     if text.startswith("(") or m.end - m.start >= 2:
         return True  # "(H)", "(Low)", "below range", "Above high reference limit"
     if text[:1].isupper() and _in_a_table(d, m.start):
@@ -1250,6 +1321,8 @@ def _apply_free_units(d, values, ranges, claimers, accepted) -> None:
 
 
 def _date_of(text: str) -> tuple[int, int, int] | None:
+    if not text[:1].isdigit():
+        return None
     match = _DATE.match(text)
     if not match:
         return None
@@ -1266,6 +1339,8 @@ def _token_date(d: _Doc, i: int) -> tuple[int, int, int] | None:
     """A date token ("14/02/23"), or a year with the month (and day) before it ("Aug 2024",
     "18 Jan 2024")."""
     token = d.doc[i]
+    if not token.text[:1].isdigit():
+        return None
     date = _date_of(token.text)
     if date is not None:
         return date
@@ -1286,9 +1361,11 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
     """A date on a value's row before it, in brackets after it, or a column heading date."""
     doc = d.doc
     header: list[tuple[int, int, int]] = []
-    for line in sorted(set(d.lines)):
+    slash_lines = sorted({d.lines[t.i] for t in doc if "/" in t.text or "." in t.text})
+    for line in slash_lines:
         tokens = d.line_tokens(line)
-        dates = [x for t in tokens if (x := _date_of(t.text)) is not None]
+        dates = [x for t in tokens if ("/" in t.text or "." in t.text)
+                 and (x := _date_of(t.text)) is not None]
         if len(dates) >= 2 and not any(v.line == line and not v.excluded for v in values):
             header = dates
             break
@@ -1495,7 +1572,8 @@ def _flag_words(d: _Doc, kind: str) -> bool:
     doc = d.doc
     for m in d.mentions:
         if m.kind != kind and not (
-            kind == "treatment" and doc[m.start : m.end].text.lower() in TREATMENT_WORDS
+            kind == "treatment" and m.kind in ("not_lab_units", "dose_verbs")
+            and _text(doc, m.start, m.end).lower() in TREATMENT_WORDS
         ):
             continue
         if any(
@@ -1531,8 +1609,7 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
         return LabPanel(values=(), condition=UNKNOWN_CONDITION, too_long=True)
     text = normalise_layout(text)
     engine = _engine()
-    spacy_doc = engine.nlp.make_doc(text)
-    d = _index(spacy_doc, _mentions(spacy_doc, engine), text)
+    d = _index(engine, text)
     doc = d.doc
     values = _values(d)
     ranges = _find_ranges(d, values)
@@ -1604,7 +1681,7 @@ def _notes(d: _Doc, claimers, values: list[_Value]) -> list[Note]:
         if kind is None:
             continue
         for v in claimer.bound:
-            notes.append(Note(kind=kind, text=doc[claimer.start : v.end].text, value=v.value,
+            notes.append(Note(kind=kind, text=_text(doc, claimer.start, v.end), value=v.value,
                               unit=v.unit, comparator=v.comparator, lab_range=v.lab_range))
         if kind == "urine_mma":
             claimer.bound = []
@@ -1620,7 +1697,7 @@ def _dose_text(d: _Doc, value: _Value) -> str:
     nxt = d.by_start.get(value.number_end)
     if nxt is not None and nxt.kind in ("not_lab_units", "frequency_cues", "dose_verbs"):
         end = nxt.end
-    return d.doc[value.text_start : end].text
+    return _text(d.doc, value.text_start, end)
 
 
 def _dose_schedules(d: _Doc) -> list[str]:
@@ -1633,7 +1710,7 @@ def _dose_schedules(d: _Doc) -> list[str]:
         for k in range(max(0, m.start - 3), m.start):
             word = doc[k].lower_
             if word in DOSE_UNITS or d.kind_at(k) == "dose_verbs":
-                found.append(doc[k : m.end].text)
+                found.append(_text(doc, k, m.end))
                 break
     return found
 
@@ -1670,8 +1747,7 @@ def parse_unit(text: object) -> str | None:
     if len(text) > MAX_MESSAGE_CHARS:
         return None
     engine = _engine()
-    doc = engine.nlp.make_doc(text)
-    units = {m.key for m in _mentions(doc, engine) if m.kind == "units"}
+    units = {m.key for m in _mentions(_tokenize(engine, text), engine) if m.kind == "units"}
     return units.pop() if len(units) == 1 else None
 
 
