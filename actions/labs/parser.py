@@ -116,6 +116,7 @@ _EUROPEAN = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+,\d+")
 _MAX_DIGITS = 20
 _DATE = re.compile(r"^(\d{1,4})[/.](\d{1,2})(?:[/.](\d{2,4}))?$")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
+_MONTH_YEAR = re.compile(r"^(0?[1-9]|1[0-2])[/.]((?:19|20)\d\d)$")
 MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 
@@ -610,7 +611,7 @@ def _find_doses(d: _Doc, values: list[_Value]) -> None:
                     m.kind == "not_lab_units" and doc[k].lower_ in DOSE_UNITS)):
                 value.excluded = value.dose = True  # "b12 injection 1 mg/mL", "I take b12 1000"
                 break
-            if _is_boundary(doc[k]) or doc[k].text in (":", "=") or (
+            if _is_boundary(doc[k]) or doc[k].text in (":", "=", ",") or (
                     m is None and doc[k].is_alpha and doc[k].lower_ not in (
                     "my", "the", "of", "i", "me", "vitamin", "on", "with", "and", "extra")):
                 break
@@ -918,6 +919,13 @@ def _row_bounds_as_ranges(d: _Doc, found: list[_Value], ranges: list[_Range]) ->
         return found
     first = found[0]
     row_has_range = any(r.line == first.line and r.start > first.start for r in ranges)
+    if (first.comparator and not row_has_range and not any(r.line == first.line for r in ranges)
+            and all(v.line == first.line and not v.comparator for v in found[1:])):
+        # "Holo-TC<tab>pmol/l<tab>>50<tab>19<tab>45": a range column before the results
+        first.excluded = first.range_part = True
+        ranges.append(_Range(_range_of(first, None, None), first.text_start, first.end,
+                             first.line, cued=False))
+        return found[1:]
     kept = [first]
     for value in found[1:]:
         if value.comparator and value.line == first.line and not row_has_range:
@@ -1101,10 +1109,10 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
             before = d.covered.get(k)
             if doc[k].text == "*":
                 value.flag = "*"  # "Vitamina B12<tab>* 158"
-            elif (before is not None and before.kind == "flags" and before.end - before.start == 1
-                  and doc[k].text.isupper() and _in_a_table(d, k)
-                  and not _after_a_value(d, k)):
-                value.flag = before.key  # "S Folate<tab>L<tab>8.9": a flag column first
+            elif (before is not None and before.kind == "flags" and before.end == k + 1
+                  and (before.key == "*" or doc[before.start].text[:1].isupper())
+                  and _in_a_table(d, k) and not _after_a_value(d, before.start)):
+                value.flag = before.key  # "S Folate<tab>L<tab>8.9", "(*) 17,9": flag first
         if value.flag is None:
             value.flag = _flag_on_next_line(d, value)
 
@@ -1115,8 +1123,12 @@ def _is_flag(d: _Doc, m: _Mention) -> bool:
     text = _text(doc, m.start, m.end)
     if text.startswith("(") or m.end - m.start >= 2:
         return True  # "(H)", "(Low)", "below range", "Above high reference limit"
-    if text[:1].isupper() and _in_a_table(d, m.start):
-        return True  # "187 Low 09/14/2023" in a row of columns
+    if m.start > 0 and doc[m.start - 1].text == "(" and (
+        m.end >= len(doc) or doc[m.end].text != ")"
+    ):
+        return False  # "(low end)": the patient's words in brackets, not a flag
+    if (text[:1].isupper() or _after_a_value(d, m.start)) and _in_a_table(d, m.start):
+        return True  # "187 Low 09/14/2023", "7,9 tief" in a row of columns
     if m.end - m.start == 1 and ((len(text) <= 2 and text.isupper()) or not text.isalpha()):
         return True
     prev = doc[m.start - 1] if m.start > 0 else None
@@ -1166,6 +1178,8 @@ def _flag_on_next_line(d: _Doc, value: _Value) -> str | None:
         if doc[j].lower_ in FLAG_LEADS or doc[j].lower_ in ("an", "a") or _report_says(doc, j):
             lead = True
         m = d.covered.get(j)
+        if m is not None and m.kind == "flags" and m.start == j and doc[j].text == "*":
+            return "*"  # "folate 3.8 also *"
         if lead and m is not None and m.kind == "flags" and m.start == j:
             named = _flag_target(d, m)
             if named is None or (value.owner is not None and named == value.owner.key):
@@ -1323,6 +1337,9 @@ def _apply_free_units(d, values, ranges, claimers, accepted) -> None:
 def _date_of(text: str) -> tuple[int, int, int] | None:
     if not text[:1].isdigit():
         return None
+    month_year = _MONTH_YEAR.match(text)
+    if month_year:
+        return (int(month_year.group(2)), int(month_year.group(1)), 0)  # "03.2023"
     match = _DATE.match(text)
     if not match:
         return None
@@ -1494,8 +1511,9 @@ def _condition(d: _Doc) -> str:
         before = _clause_before(d, m.start, condition_starts)
         kinds_before = {d.kind_at(k) for k in before}
         negated = any(
-            d.kind_at(k) == "negations" and m.start - k <= NEGATION_WINDOW for k in before
-        )
+            d.kind_at(k) in ("negations", "post_negations") and m.start - k <= NEGATION_WINDOW
+            for k in before
+        )  # "no fatty liver", "no longer have fatty liver"
         after = _clause_after(d, m.end, condition_starts)
         if any(d.kind_at(k) == "post_negations" for k in after):
             negated = True
