@@ -50,7 +50,11 @@ def _messages(count: int, seed: int = 20240601) -> list[str]:
     return messages
 
 
-def run(count: int = 20000) -> dict[str, float]:
+ROUNDS = 5
+PRINTOUTS_FROM = 10  # TEMPLATES[10:] are pasted printouts
+
+
+def run(count: int = 6000) -> dict[str, float]:
     from actions.labs import interpret, parse, warm_up
     from actions.labs.findings import finding_catalogue
 
@@ -60,20 +64,38 @@ def run(count: int = 20000) -> dict[str, float]:
     for message in messages[:200]:
         interpret(parse(message))
 
-    timings = []
+    # The machines this runs on are shared virtual machines whose speed drifts from minute
+    # to minute; five rounds over the same messages, and the median round, keep one slow
+    # spell from deciding the figure (every round's p99 is reported too).
     clock = time.perf_counter
+    rounds = []
     started = clock()
-    for message in messages:
+    for _ in range(ROUNDS):
+        timings = []
+        for message in messages:
+            t0 = clock()
+            interpret(parse(message))
+            timings.append(clock() - t0)
+        timings.sort()
+        rounds.append(timings)
+    elapsed = clock() - started
+    p99s = sorted(t[int(len(t) * 0.99) - 1] * 1000 for t in rounds)
+    printouts = [m for i, m in enumerate(messages) if i % len(TEMPLATES) >= PRINTOUTS_FROM]
+    printout_times = []
+    for message in printouts:
         t0 = clock()
         interpret(parse(message))
-        timings.append(clock() - t0)
-    elapsed = clock() - started
-    timings.sort()
+        printout_times.append(clock() - t0)
+    printout_times.sort()
+    everything = sorted(t for timings in rounds for t in timings)
     return {
-        "labs_parse_interpret_p50_ms": statistics.median(timings) * 1000,
-        "labs_parse_interpret_p99_ms": timings[int(len(timings) * 0.99) - 1] * 1000,
-        "labs_parse_interpret_max_ms": timings[-1] * 1000,
-        "labs_messages_per_s": len(messages) / elapsed,
+        "labs_parse_interpret_p50_ms": statistics.median(everything) * 1000,
+        "labs_parse_interpret_p99_ms": statistics.median(p99s),
+        "labs_parse_interpret_p99_rounds_min_ms": p99s[0],
+        "labs_parse_interpret_p99_rounds_max_ms": p99s[-1],
+        "labs_printouts_p99_ms": printout_times[int(len(printout_times) * 0.99) - 1] * 1000,
+        "labs_parse_interpret_max_ms": everything[-1] * 1000,
+        "labs_messages_per_s": len(messages) * ROUNDS / elapsed,
     }
 
 
