@@ -11,6 +11,7 @@ decimal commas ("6,4") a dot between thousands is dropped ("1.023" is 1023).
 
 from __future__ import annotations
 
+import csv
 import re
 
 _PIPE = re.compile(r"[ \t]*\|[ \t]*")
@@ -27,18 +28,22 @@ _APPROX = re.compile(r"(?i)(?<!\w)(?:approx\.?|approximately|circa|ca\.|~)[ \t]*
 
 
 def _csv_to_tabs(lines: list[str]) -> list[str]:
-    """A CSV export (a header row of names, rows with as many separators) as tab columns;
-    the separator is a comma, or a semicolon as European spreadsheets write it."""
+    """A CSV export (a header row of names, rows with as many cells) as tab columns; the
+    separator is a comma, or a semicolon as European spreadsheets write it, and a quoted
+    cell may hold the separator ("1,056")."""
     if len(lines) < 2:
         return lines
     header = lines[0]
+    if any(ch.isdigit() for ch in header):
+        return lines
     for separator in (",", ";"):
-        count = header.count(separator)
-        if count < 2 or any(ch.isdigit() for ch in header):
+        if header.count(separator) < 2:
             continue
-        rows = [line for line in lines[1:] if line.strip()]
-        if rows and all(row.count(separator) == count for row in rows):
-            return [line.replace(separator, "\t") for line in lines]
+        rows = list(csv.reader(lines, delimiter=separator))
+        width = len(rows[0])
+        filled = [row for row, line in zip(rows, lines, strict=True) if line.strip()]
+        if all(len(row) == width for row in filled):
+            return ["\t".join(row) for row in rows]
     return lines
 
 

@@ -95,7 +95,8 @@ POST_CURRENT = frozenset({"after", "now", "today", "currently"})
 CONTINUATION_FILLERS = frozenset({"it", "'s", "was", "is", "were", "at", "came", "back", "had",
                                   "of", "level", "result", "injections", "injection",
                                   "treatment", "loading", "doses", "supplements", "tablets",
-                                  "weeks", "months", "sublingual", "mcg", "1000mcg"})
+                                  "weeks", "months", "sublingual", "mcg", "1000mcg", "ones",
+                                  "one"})
 DOSE_QUESTION_WORDS = frozenset({"better", "dose", "dosage", "take", "strength", "which"})
 SPECIMEN_WORDS = {"urine": "urine_mma", "urinary": "urine_mma"}
 SPECIMEN_ANALYTE = {"active_b12": "b12", "red_cell_folate": "folate", "urine_mma": "mma"}
@@ -1038,6 +1039,25 @@ def _link_time_cued(d: _Doc, claimers, values) -> None:
         units = _accepted_units().get(before[-1].key, ())
         if value.unit is None or value.unit in units:
             _bind(value, before[-1])
+            _bind_following(d, before[-1], value, values)
+
+
+def _bind_following(d: _Doc, claimer: _Mention, value: _Value, values) -> None:
+    """"Previous ones were 390 (2023) and 244 (2022)": the values that follow in the list."""
+    doc = d.doc
+    last = value
+    for nxt in values:
+        if nxt.start <= last.start or nxt.excluded:
+            continue
+        if nxt.owner is not None:
+            break
+        gap = [t for t in doc[last.end : nxt.text_start] if not t.is_space]
+        joined = all(t.is_punct or t.lower_ in ("and", "then") or _token_date(d, t.i)
+                     for t in gap)
+        if not joined or any(_is_boundary(t) for t in gap):
+            break
+        _bind(nxt, claimer)
+        last = nxt
 
 
 def _link_backward_units(doc, claimers, values, accepted_units) -> None:
@@ -1094,7 +1114,11 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
                     value.flag = m.key
                 j = m.end
                 continue
-            if token.is_space or token.text in ("(", ")", "[", "]", ":", "*") or (
+            if token.text in ("-", "+") and value.flag is None and _sign_flag(d, j):
+                value.flag = "L" if token.text == "-" else "H"  # "2,7<tab>-", "118 -"
+                j += 1
+                continue
+            if token.is_space or token.text in ("(", ")", "[", "]", ":", "*", "-") or (
                 token.lower_ in FLAG_LEADS
             ) or (m is not None and m.kind in ("reference_cues", "months", "year_cues")):
                 if token.text == "*" and value.flag is None:
@@ -1110,7 +1134,8 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
             if doc[k].text == "*":
                 value.flag = "*"  # "Vitamina B12<tab>* 158"
             elif (before is not None and before.kind == "flags" and before.end == k + 1
-                  and (before.key == "*" or doc[before.start].text[:1].isupper())
+                  and (before.key == "*" or doc[before.start].text[:1].isupper()
+                       or not doc[before.start].text.isalpha())
                   and _in_a_table(d, k) and not _after_a_value(d, before.start)):
                 value.flag = before.key  # "S Folate<tab>L<tab>8.9", "(*) 17,9": flag first
         if value.flag is None:
@@ -1135,6 +1160,14 @@ def _is_flag(d: _Doc, m: _Mention) -> bool:
     return prev is None or prev.is_space or prev.text in ("(", "\t") or (
         prev.lower_ in FLAG_LEADS
     ) or ("\n" in (prev.whitespace_ or ""))
+
+
+def _sign_flag(d: _Doc, j: int) -> bool:
+    """A lone "-" or "+" after a result, ending its cell (a tab, a new line or the end)."""
+    doc = d.doc
+    after_ok = j + 1 >= len(doc) or (doc[j + 1].is_space and (
+        "\t" in doc[j + 1].text or "\n" in doc[j + 1].text))
+    return after_ok and _after_a_value(d, j)
 
 
 def _after_a_value(d: _Doc, i: int) -> bool:
@@ -1177,9 +1210,16 @@ def _flag_on_next_line(d: _Doc, value: _Value) -> str | None:
             break
         if doc[j].lower_ in FLAG_LEADS or doc[j].lower_ in ("an", "a") or _report_says(doc, j):
             lead = True
+        if doc[j].lower_ in ("says", "shows") and any(
+            doc[k].lower_ in REPORT_WORDS for k in range(j, min(len(doc), j + 6))
+        ):
+            lead = True  # "(says low on the app)"
         m = d.covered.get(j)
         if m is not None and m.kind == "flags" and m.start == j and doc[j].text == "*":
             return "*"  # "folate 3.8 also *"
+        if (m is not None and m.kind == "flags" and m.start == j and doc[j].text.isupper()
+                and len(doc[j].text) > 1):
+            return m.key  # "the report has 'LOW' next to it": the lab's word, quoted
         if lead and m is not None and m.kind == "flags" and m.start == j:
             named = _flag_target(d, m)
             if named is None or (value.owner is not None and named == value.owner.key):
@@ -1218,7 +1258,7 @@ def _sentence_flags(d: _Doc, values: list[_Value]) -> None:
         if m.kind != "flags":
             continue
         before = [doc[k].lower_ for k in range(max(0, m.start - 4), m.start)]
-        if not any(w in FLAG_LEADS for w in before) and not any(
+        if not any(w in FLAG_LEADS or w in ("has", "had") for w in before) and not any(
             _report_says(doc, k) for k in range(max(0, m.start - 4), m.start)
         ):
             continue
@@ -1226,7 +1266,12 @@ def _sentence_flags(d: _Doc, values: list[_Value]) -> None:
         in_sentence = [v for v in values if v.owner is not None and not v.excluded
                        and v.start in sentence and v.start < m.start]
         named = _flag_target(d, m)
-        if named is not None:
+        after = " ".join(t.lower_ for t in doc[m.end : m.end + 5] if not t.is_punct)
+        if after.startswith(("next to it", "beside it", "by it")):
+            earlier = [v for v in values if v.owner is not None and not v.excluded
+                       and v.start < m.start]
+            targets = earlier[-1:]  # "154. the report has 'LOW' next to it"
+        elif named is not None:
             targets = [v for v in in_sentence if v.owner.key == named]
         elif any(w in ("both", "all") for w in before):
             targets = in_sentence
