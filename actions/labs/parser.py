@@ -877,6 +877,11 @@ def _link_forward(d: _Doc, claimers, values, ranges: list[_Range]) -> None:
         found: list[_Value] = []
         seen_words = False
         j = claimer.end
+        while j < len(doc) and doc[j].is_space and "\n" not in doc[j].text:
+            j += 1
+        if j < len(doc) and doc[j].is_space and claimer.kind != "other_tests":
+            continue  # the test alone on its line: its rows are read by _link_heading_rows
+        j = claimer.end
         limit = claimer.end + FORWARD_WINDOW
         range_line: int | None = None
         while j < len(doc) and j < limit:
@@ -1118,7 +1123,7 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
                 value.flag = "L" if token.text == "-" else "H"  # "2,7<tab>-", "118 -"
                 j += 1
                 continue
-            if token.is_space or token.text in ("(", ")", "[", "]", ":", "*", "-") or (
+            if token.is_space or token.text in ("(", ")", "[", "]", ":", ";", "*", "-") or (
                 token.lower_ in FLAG_LEADS
             ) or (m is not None and m.kind in ("reference_cues", "months", "year_cues")):
                 if token.text == "*" and value.flag is None:
@@ -1167,7 +1172,11 @@ def _sign_flag(d: _Doc, j: int) -> bool:
     doc = d.doc
     after_ok = j + 1 >= len(doc) or (doc[j + 1].is_space and (
         "\t" in doc[j + 1].text or "\n" in doc[j + 1].text))
-    return after_ok and _after_a_value(d, j)
+    k = j - 1
+    while k >= 0 and doc[k].is_space and "\n" not in doc[k].text:
+        k -= 1
+    after_range = k >= 0 and doc[k].text in (")", "]")
+    return after_ok and (_after_a_value(d, j) or after_range)
 
 
 def _after_a_value(d: _Doc, i: int) -> bool:
@@ -1438,8 +1447,20 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
     for v in values:
         if v.owner is None or v.excluded:
             continue
+        # A date in brackets right after the value ("0.47 umol/L H (09/2024)") is its own;
+        # otherwise the row's date before it ("18/05/2023   142").
+        j = v.end
+        while j < len(doc) and j < v.end + 4 and d.lines[j] == v.line:
+            if doc[j].text == "(" and j + 1 < len(doc):
+                if (date := _token_date(d, j + 1)) is not None:
+                    v.date = date
+                break
+            if not (doc[j].is_space or d.kind_at(j) == "flags"):
+                break
+            j += 1
         k = v.text_start - 1
-        while k >= 0 and d.lines[k] == v.line:
+        value_ends = {u.end - 1 for u in values if u is not v and not u.excluded}
+        while v.date is None and k >= 0 and d.lines[k] == v.line and k not in value_ends:
             if (date := _token_date(d, k)) is not None:
                 v.date = date
                 break
@@ -1547,12 +1568,18 @@ def _condition(d: _Doc) -> str:
     fatty: list[str] = []
     other = said_none = False
     condition_starts = {m.start for m in d.mentions if m.kind == "conditions"}
+    previous: tuple[_Mention, bool] | None = None  # the last condition and whether it counted
     for m in d.mentions:
         if m.kind != "conditions":
             continue
         if m.key == "none":
             said_none = True
             continue
+        if previous is not None and not previous[1] and all(
+            t.lower_ in ("or", "/") or t.is_space for t in doc[previous[0].end : m.start]
+        ):
+            continue  # "not sure if it's NAFLD or NASH": the doubt covers both
+        previous = (m, False)
         before = _clause_before(d, m.start, condition_starts)
         kinds_before = {d.kind_at(k) for k in before}
         negated = any(
@@ -1578,6 +1605,7 @@ def _condition(d: _Doc) -> str:
         personal = any(doc[k].lower_ in PERSONAL_WORDS for k in before)
         if after and d.kind_at(after[0]) == "uncertain_cues" and not personal:
             continue  # "MASLD?", but not "is that too much with my fatty liver?"
+        previous = (m, True)
         if m.key == OTHER_LIVER:
             other = True
         else:
