@@ -24,6 +24,11 @@ _ARROW = re.compile(r"-+>")
 _DAY_MONTH_YEAR = re.compile(r"\b(\d\d?)-([A-Za-z]{3,9})-((?:19|20)?\d\d)\b")
 _EURO_THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})\.(\d{3})(?![\d.,])")
 _DECIMAL_COMMA_USED = re.compile(r"(?<![\d.,])\d+,\d{1,2}(?![\d,])")
+_CJK_BOUNDS = (
+    (re.compile(r"(\d[\d.,]*)\s*以上"), r">=\1"),  # "4.0以上": 4.0 or more
+    (re.compile(r"(\d[\d.,]*)\s*以下"), r"<=\1"),
+    (re.compile(r"(\d[\d.,]*)\s*未満"), r"<\1"),
+)
 _APPROX = re.compile(r"(?i)(?<!\w)(?:approx\.?|approximately|circa|ca\.|~)[ \t]*(?=[<>]?\d)")
 
 
@@ -70,4 +75,7 @@ def normalise_layout(text: str) -> str:
         text = _LEADING_DOT.sub(r"0.\1", text)
     if "+" in text:
         text = _OPEN_UPPER.sub(r">\1", text)
+    if "以" in text or "未満" in text:
+        for pattern, bound in _CJK_BOUNDS:
+            text = pattern.sub(bound, text)
     return text

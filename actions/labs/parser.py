@@ -96,7 +96,9 @@ CONTINUATION_FILLERS = frozenset({"it", "'s", "was", "is", "were", "at", "came",
                                   "of", "level", "result", "injections", "injection",
                                   "treatment", "loading", "doses", "supplements", "tablets",
                                   "weeks", "months", "sublingual", "mcg", "1000mcg", "ones",
-                                  "one"})
+                                  "one", "says", "say", "said", "shows", "showed", "reads",
+                                  "a", "two", "three", "four", "five", "six", "few",
+                                  "several", "couple"})
 DOSE_QUESTION_WORDS = frozenset({"better", "dose", "dosage", "take", "strength", "which"})
 SPECIMEN_WORDS = {"urine": "urine_mma", "urinary": "urine_mma"}
 SPECIMEN_ANALYTE = {"active_b12": "b12", "red_cell_folate": "folate", "urine_mma": "mma"}
@@ -1276,6 +1278,7 @@ def _sentence_flags(d: _Doc, values: list[_Value]) -> None:
                        and v.start in sentence and v.start < m.start]
         named = _flag_target(d, m)
         after = " ".join(t.lower_ for t in doc[m.end : m.end + 5] if not t.is_punct)
+        before_flag = d.covered.get(m.start - 1) if m.start > 0 else None
         if after.startswith(("next to it", "beside it", "by it")):
             earlier = [v for v in values if v.owner is not None and not v.excluded
                        and v.start < m.start]
@@ -1284,6 +1287,8 @@ def _sentence_flags(d: _Doc, values: list[_Value]) -> None:
             targets = [v for v in in_sentence if v.owner.key == named]
         elif any(w in ("both", "all") for w in before):
             targets = in_sentence
+        elif before_flag is not None and before_flag.kind == "analytes" and before_flag.bound:
+            targets = before_flag.bound[:1]  # "Lab said B-12 low at 171 pg/mL"
         else:
             targets = []
         for v in targets:

@@ -36,6 +36,7 @@ PUNCTUATION = frozenset(".,;:!?\n")
 SENTENCE_END = frozenset(".!?\n")
 MANY = "#many"
 LEARNED = "learned"  # the flag and class of the learned detector's findings
+LEARNED_CLASS_MIN = 0.5  # the learned detector's urgent or crisis class must reach this alone
 MAX_SPELLING_CACHE = 20_000
 MAX_SPLIT_LENGTH = 64  # longer "words" are not words run together
 MAX_PART_LENGTH = 20
@@ -731,6 +732,10 @@ def _learned(text: str, table: TriageTable, mild: bool) -> tuple[Finding, ...]:
 
     p = load_model().probabilities(normalise(text[:MAX_TEXT_CHARS]))
     if p["urgent"] + p["crisis"] < table.learned_threshold:
+        return ()
+    if max(p["urgent"], p["crisis"]) < LEARNED_CLASS_MIN:
+        # Split between urgent and crisis with neither at one half ("b12 was around 160 i
+        # think": calm 0.38, urgent 0.18, crisis 0.44): the model is not saying one thing.
         return ()
     reply = CRISIS if p["crisis"] > p["urgent"] else URGENT
     context = MILD if mild and reply == URGENT else PRESENT

@@ -73,7 +73,8 @@ def test_a_signed_message_is_answered_with_the_reply_and_the_disclaimers(
     texts = [m.params["text"] for m in posted]
 
     assert texts[0] == full_disclaimer()
-    assert any("1100 pg/mL (= 811.8 pmol/L): high" in t for t in texts)
+    expected = '1100 pg/mL (= 811.8 pmol/L). Reference table: in the band it calls "high"'
+    assert any(expected in t for t in texts)
     quotes = [t for t in texts if t.startswith('"') and "(from the article, section" in t]
     assert quotes and all(q.split('"\n(from the article')[0][1:] in article_text for q in quotes)
     assert texts[-1].endswith(short_disclaimer())  # after the closing question

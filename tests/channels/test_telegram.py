@@ -96,7 +96,8 @@ def test_lab_values_get_quotes_the_short_disclaimer_and_an_inline_keyboard(
     texts = [m.params["text"] for m in sent]
 
     assert texts[0] == full_disclaimer()
-    assert any("1100 pg/mL (= 811.8 pmol/L): high" in t for t in texts)
+    expected = '1100 pg/mL (= 811.8 pmol/L). Reference table: in the band it calls "high"'
+    assert any(expected in t for t in texts)
     quotes = [QUOTE.match(t) for t in texts if QUOTE.match(t)]
     assert quotes, texts
     for quote in quotes:

@@ -57,20 +57,24 @@ CONVERSATIONS = (
         Turn("0,45", says=("folate result",)),
         Turn("I don't have the others", says=("Which liver condition",), buttons=("NASH",)),
         Turn("i have nash", says=(
-            "Vitamin B12: 300 pg/mL (= 221.4 pmol/L): borderline",
-            "0.45 µmol/L: elevated", "No unit was given; I assumed µmol/L",
-            '"Low B12: Some studies show lower B12 in certain NAFLD patients.',
+            "Vitamin B12: 300 pg/mL (= 221.4 pmol/L). Reference table: in the band it calls "
+            '"borderline"',
+            '0.45 µmol/L. Reference table: in the band it calls "elevated"',
+            "No unit was given; I assumed µmol/L",
+            '"Overall Nutrition: Liver disease can cause multiple vitamin deficiencies',
             "Questions you could take to your clinician",
             "Laboratories set their own reference ranges")),
     )),
     Conversation("quick check, add the rest", (
         Turn("b12 was 1100 pg/mL, I have cirrhosis", says=(
-            "1100 pg/mL (= 811.8 pmol/L): high", "stored B12 can be released into the bloodstream",
+            '1100 pg/mL (= 811.8 pmol/L). Reference table: in the band it calls "high"',
+            "stored B12 can be released into the bloodstream",
             "Would you like to add your other results"), buttons=("/affirm", "/deny")),
         Turn("yes please", says=("homocysteine result",)),
         Turn("homocysteine 17.2 umol/L", says=("MMA",)),
         Turn("skip the rest", says=(
-            "Homocysteine: 17.2 µmol/L: elevated, moderate",
+            'Homocysteine: 17.2 µmol/L. Reference table: in the band it calls "elevated" '
+            "(moderate)",
             "High serum B12 can coexist with functional deficiency",
             "B12 is essential for converting homocysteine into methionine.")),
     )),

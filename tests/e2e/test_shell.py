@@ -57,7 +57,8 @@ def test_rasa_shell_greeting_lab_check_and_question(tmp_path):
         choose(child, 2)  # the greeting's two buttons, then "Type out your own message..."
         child.expect("Your input ->")
         child.sendline("b12 was 1100 pg/mL, I have cirrhosis")
-        child.expect(r"1100 pg/mL \(= 811\.8 pmol/L\): high")
+        child.expect(r"1100 pg/mL \(= 811\.8 pmol/L\)\. Reference table: in the band it "
+                     r"calls \"high\"")
         child.expect("stored B12 can be released into the bloodstream")
         child.expect("Would you like to add your other results")
         choose(child, 1)  # "No, thanks"

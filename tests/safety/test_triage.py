@@ -260,3 +260,16 @@ def test_the_verdict_is_deterministic_and_the_cache_changes_nothing():
 )
 def test_any_input_gets_a_verdict(text):
     assert triage(text).level in (NONE, URGENT, CRISIS, SAFETY_NET)
+
+
+def test_lab_messages_as_patients_paste_them_get_no_urgent_reply():
+    """Over every lab message of the reading sets (over 1,000): a lab report, a dose or a
+    history is not an emergency ("b12 was around 160 i think" once got the crisis reply
+    from the learned detector, whose urgent and crisis shares were split below one half)."""
+    from tests.labs.reading_eval import SETS, load_cases
+
+    texts = [case["text"] for name in SETS for half in ("tune", "test")
+             for case in load_cases(half, name)]
+    assert len(texts) >= 900
+    alarmed = [t for t in texts if triage(t).level != "none"]
+    assert not alarmed, f"{len(alarmed)} lab messages got an urgent or crisis reply"

@@ -21,7 +21,7 @@ LAB_TABLE = {
     "caption": "Your results against general reference ranges",
     "columns": ["Test", "Your value", "In reference units", "Position", "Normal range"],
     "rows": [
-        ["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", "band \"high\"", "258 to 664 pmol/L"],
+        ["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", "high", "258 to 664 pmol/L"],
         ["Homocysteine <script>", "17.2 µmol/L", "17.2 µmol/L", "elevated", "≤ 15 µmol/L"],
     ],
 }
