@@ -762,7 +762,16 @@ def _dash_pair(d: _Doc, left: _Value, right: _Value, spans: set[int]) -> bool:
     cued = left.start in spans or any(
         d.kind_at(k) == "reference_cues" for k in range(max(0, left.start - 3), left.start)
     )
-    return cued or _bracketed(doc, left)
+    return cued or _bracketed(doc, left) or _one_cell(d, left, right)
+
+
+def _one_cell(d: _Doc, left: _Value, right: _Value) -> bool:
+    """"5 a 15" alone in a tab-separated column: a range, as a lab prints it."""
+    doc = d.doc
+    before = doc[left.text_start - 1] if left.text_start > 0 else None
+    after = doc[right.end] if right.end < len(doc) else None
+    return (before is not None and before.is_space and "\t" in before.text
+            and (after is None or (after.is_space and ("\t" in after.text or "\n" in after.text))))
 
 
 # --- linking values to tests ------------------------------------------------------------
@@ -1517,8 +1526,11 @@ def _assign_cues(d: _Doc, claimer: _Mention, series: list[_Value]) -> None:
         j = v.end
         while j < min(nxt, v.end + 3) and not (
             _is_boundary(doc[j]) or doc[j].like_num or doc[j].is_punct
+            or doc[j].lower_ in ("and", "then", "but")
         ):
             word = doc[j].lower_
+            if word in POST_CURRENT and i + 1 < len(series) and nxt - j <= 4:
+                break  # "1.2 now 0.3", "now it's 305": the cue opens the next value
             if word in POST_EARLIER or word in POST_CURRENT:
                 v.when = "earlier" if word in POST_EARLIER else "current"
                 used.add(j)

@@ -2,9 +2,9 @@
 
 The sets were written by helper sessions that never saw the parser (tests/data/
 lab_messages_v2.yml to _v5.yml), each split into tune and test halves when written.
-The test halves of v2 to v5 were each measured once, untouched, and then used for tuning
-(first contact: v2 96/120, v3 87/100, v4 87/100, v5 69/80); v6's test half is the
-held-out check. Assertions print counts only.
+The test halves of v2 to v6 were each measured once, untouched, and then used for tuning
+(first contact: v2 96/120, v3 87/100, v4 87/100, v5 69/80, v6 52/60); v7's test half is
+the held-out check. Assertions print counts only.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from actions.labs.questions import clinician_questions
 from tests.labs.reading_eval import SETS, load_cases, score
 
 TUNING = [("v2", "tune"), ("v2", "test"), ("v3", "tune"), ("v3", "test"), ("v4", "tune"),
-          ("v4", "test"), ("v5", "tune"), ("v5", "test"), ("v6", "tune")]
-HELD_OUT = ("v6", "test")
+          ("v4", "test"), ("v5", "tune"), ("v5", "test"), ("v6", "tune"), ("v6", "test"),
+          ("v7", "tune")]
+HELD_OUT = ("v7", "test")
 
 
 def _available(name: str) -> bool:
@@ -29,7 +30,7 @@ def _available(name: str) -> bool:
 def test_tuning_halves_are_read_right(name, half, report_figure):
     right, total, misses = score(half, name)
     report_figure(f"lab reading {name} {half}: {right}/{total}")
-    assert total >= 80
+    assert total >= 60
     assert not misses, [text for text, _, _ in misses]
 
 
