@@ -102,8 +102,8 @@ def describe_value(result: LabResult, table: ReferenceTable | None = None) -> st
     """One line per value: the lab's own range first (when printed), the general table second.
 
     e.g. "Vitamin B12: 162 ng/L (= 119.556 pmol/L), flagged L by your lab. Your lab's range:
-    187-883 ng/L: below it. Reference table: in the band it calls "deficient" (under 148
-    pmol/L); its normal range is 258 to 664 pmol/L."
+    187-883 ng/L: below it. Reference table: in the band it calls "deficient", under 148
+    pmol/L; its normal range is 258 to 664 pmol/L."
     """
     from actions.labs.notes import range_position_text
 
@@ -121,7 +121,7 @@ def describe_value(result: LabResult, table: ReferenceTable | None = None) -> st
         line += f" {text[0].upper()}{text[1:]}."
     span = reference_range(result, table)
     where = position_text(result).replace("the reference table calls", "it calls")
-    line += f" Reference table: {where}" + (f" ({span})" if span and result.status != "normal"
+    line += f" Reference table: {where}" + (f", {span}" if span and result.status != "normal"
                                             else "")
     normal = normal_range(result.analyte, table)
     if normal:
