@@ -91,6 +91,19 @@ TREATMENT_WORDS = frozenset({
 PERSONAL_WORDS = frozenset({"my", "i", "i'm", "im", "i've", "ive", "me", "mine"})
 POST_EARLIER = frozenset({"before", "ago", "earlier", "previously", "prior"})
 POST_CURRENT = frozenset({"after", "now", "today", "currently"})
+# Words that may stand between two results of one test ("b12 was 180, then 2021 it was 330").
+SERIES_WORDS = frozenset({
+    "and", "then", "to", "from", "it", "was", "is", "s", "were", "now", "later", "at", "after",
+    "before", "in", "on", "of", "the", "my", "a", "an", "went", "up", "down", "came", "back",
+    "by", "since", "with", "when", "i", "had", "got", "this", "that", "last", "year", "month",
+    "week", "time", "times", "today", "latest", "repeat", "repeated", "again", "still", "ago",
+    "previously", "previous", "prev", "injections", "treatment", "tablets", "starting",
+    "started", "months", "weeks", "years", "days", "recheck", "retest", "result",
+    "results", "level", "levels", "first", "second", "third", "initially", "but", "only",
+    "rose", "fell", "dropped", "increased", "decreased", "became", "gp", "hospital",
+    "doctor", "each", "both", "also", "around", "about", "approximately", "roughly", "its",
+    "normal", "trimester", "pregnancy", "day",
+})
 # "Two years ago it was 139": words between a time cue and the value it carries.
 CONTINUATION_FILLERS = frozenset({"it", "'s", "was", "is", "were", "at", "came", "back", "had",
                                   "of", "level", "result", "injections", "injection",
@@ -565,6 +578,8 @@ def _is_not_a_result(d: _Doc, value: _Value, after, cue) -> bool:
         nxt = value.number_end
         if nxt < len(doc) and doc[nxt].text in (":", ")", "-", "="):
             return True  # "2022: 1,890", "(2021)", "2019 = 180"
+        if nxt < len(doc) and doc[nxt].lower_ in ("it", "my", "was", "when", "i", "they"):
+            return True  # "then 2021 it was 330"
     if whole and 1 <= number <= 31:
         if (cue is not None and cue.kind == "months") or (
             after is not None and after.kind == "months"
@@ -925,9 +940,19 @@ def _link_forward(d: _Doc, claimers, values, ranges: list[_Range]) -> None:
                     "flags", "earlier_cues", "current_cues", "months", "comparators",
                 ) or found:
                     seen_words = True
+                if (found and m is None and token.is_alpha and token.lower_ not in SERIES_WORDS
+                        and _next_is_number(doc, j)):
+                    break  # "b12 275 and foliate 6.3": an unknown name may be another test
             j += 1
         for value in _row_bounds_as_ranges(d, found, ranges):
             _bind(value, claimer)
+
+
+def _next_is_number(doc, j: int) -> bool:
+    k = j + 1
+    while k < len(doc) and (doc[k].is_space or doc[k].text in (":", "=", "-")):
+        k += 1
+    return k < len(doc) and doc[k].text[:1].isdigit()
 
 
 def _row_bounds_as_ranges(d: _Doc, found: list[_Value], ranges: list[_Range]) -> list[_Value]:
@@ -945,6 +970,9 @@ def _row_bounds_as_ranges(d: _Doc, found: list[_Value], ranges: list[_Range]) ->
         return found[1:]
     kept = [first]
     for value in found[1:]:
+        if value.value == first.value and value.comparator == first.comparator:
+            value.excluded = True  # "over 20 (it says >20)": the same result said again
+            continue
         if value.comparator and value.line == first.line and not row_has_range:
             value.excluded = value.range_part = True
             ranges.append(_Range(_range_of(value, None, None), value.text_start, value.end,
@@ -1339,6 +1367,26 @@ def _alone_on_line(d: _Doc, r: _Range) -> bool:
     tokens = [t for t in d.line_tokens(r.line) if not t.is_space]
     return all(t.is_punct or r.start <= t.i < r.end or d.kind_at(t.i) in UNIT_KINDS
                for t in tokens)
+
+
+_DOT_THOUSANDS_SHAPE = re.compile(r"^[1-9]\d{0,2}\.\d{3}$")
+
+
+def _thousands_by_the_labs_range(d: _Doc, values: list[_Value]) -> None:
+    """"1.130 pmol/L (133 - 675)": a dot between thousands, as the lab's own range shows.
+
+    Only when the printed range puts the value a thousand times out of scale and the value
+    read as thousands sits near the range; never from the table's plausibility alone.
+    """
+    for v in values:
+        r = v.lab_range
+        if v.excluded or r is None or r.lower is None or r.upper is None or r.lower <= 0:
+            continue
+        if not _DOT_THOUSANDS_SHAPE.match(d.doc[v.start].text):
+            continue
+        thousands = v.value * 1000
+        if v.value < r.lower / 100 and r.lower / 10 <= thousands <= r.upper * 10:
+            v.value = thousands
 
 
 def _values_of(target: _Mention, claimers) -> list[_Value]:
@@ -1737,6 +1785,7 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
     _sentence_flags(d, values)
     _attach_ranges(d, claimers, ranges, values)
     _apply_free_units(d, values, ranges, claimers, accepted)
+    _thousands_by_the_labs_range(d, values)
     _assign_dates(d, values)
 
     notes = _notes(d, claimers, values)
