@@ -119,6 +119,14 @@ def ordinary_messages() -> list[str]:
              if intent != "report_red_flag"]
     for name in ("kb_questions.yml", "lab_messages.yml", "conversation_replies.yml"):
         _texts(yaml.safe_load((DATA / name).read_text(encoding="utf-8")), texts)
+    # Lab reports, doses and histories as patients paste them (issue 15's reading sets),
+    # every half already used for tuning; the held-out half of the newest set stays out.
+    from tests.labs.test_reading_sets import HELD_OUT, TUNING
+    from tests.labs.reading_eval import load_cases
+
+    for name, half in TUNING:
+        if (name, half) != HELD_OUT:
+            texts += [case["text"] for case in load_cases(half, name)]
     return list(dict.fromkeys(texts))
 
 

@@ -271,5 +271,5 @@ def test_lab_messages_as_patients_paste_them_get_no_urgent_reply():
     texts = [case["text"] for name in SETS for half in ("tune", "test")
              for case in load_cases(half, name)]
     assert len(texts) >= 900
-    alarmed = [t for t in texts if triage(t).level != "none"]
-    assert not alarmed, f"{len(alarmed)} lab messages got an urgent or crisis reply"
+    alarmed = sum(triage(t).level != "none" for t in texts)  # a count: held-out texts stay unseen
+    assert alarmed == 0, f"{alarmed} lab messages got an urgent or crisis reply"
