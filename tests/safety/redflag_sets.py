@@ -121,8 +121,8 @@ def ordinary_messages() -> list[str]:
         _texts(yaml.safe_load((DATA / name).read_text(encoding="utf-8")), texts)
     # Lab reports, doses and histories as patients paste them (issue 15's reading sets),
     # every half already used for tuning; the held-out half of the newest set stays out.
-    from tests.labs.test_reading_sets import HELD_OUT, TUNING
     from tests.labs.reading_eval import load_cases
+    from tests.labs.test_reading_sets import HELD_OUT, TUNING
 
     for name, half in TUNING:
         if (name, half) != HELD_OUT:
