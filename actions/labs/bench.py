@@ -67,26 +67,21 @@ def run(count: int = 6000) -> dict[str, float]:
     # The machines this runs on are shared virtual machines whose speed drifts from minute
     # to minute; five rounds over the same messages, and the median round, keep one slow
     # spell from deciding the figure (every round's p99 is reported too).
-    clock = time.perf_counter
-    rounds = []
-    started = clock()
-    for _ in range(ROUNDS):
+    def timed(batch: list[str]) -> list[float]:
         timings = []
-        for message in messages:
-            t0 = clock()
+        for message in batch:
+            t0 = time.perf_counter()
             interpret(parse(message))
-            timings.append(clock() - t0)
-        timings.sort()
-        rounds.append(timings)
-    elapsed = clock() - started
+            timings.append(time.perf_counter() - t0)
+        return sorted(timings)
+
+    started = time.perf_counter()
+    rounds = [timed(messages) for _ in range(ROUNDS)]
+    elapsed = time.perf_counter() - started
     p99s = sorted(t[int(len(t) * 0.99) - 1] * 1000 for t in rounds)
-    printouts = [m for i, m in enumerate(messages) if i % len(TEMPLATES) >= PRINTOUTS_FROM]
-    printout_times = []
-    for message in printouts:
-        t0 = clock()
-        interpret(parse(message))
-        printout_times.append(clock() - t0)
-    printout_times.sort()
+    printout_times = timed(
+        [m for i, m in enumerate(messages) if i % len(TEMPLATES) >= PRINTOUTS_FROM]
+    )
     everything = sorted(t for timings in rounds for t in timings)
     return {
         "labs_parse_interpret_p50_ms": statistics.median(everything) * 1000,
