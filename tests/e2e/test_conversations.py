@@ -78,6 +78,22 @@ CONVERSATIONS = (
             "High serum B12 can coexist with functional deficiency",
             "B12 is essential for converting homocysteine into methionine.")),
     )),
+    Conversation("a pasted lab report: the lab's range first, another test noted", (
+        Turn("Serum vitamin B12 level\t162 ng/L\t[187 - 883]\tL\n"
+             "Active B12\t28\tpmol/L\t(>35)\n\nI have NASH", says=(
+                 "flagged L by your lab. Your lab's range: 187-883 ng/L: below it.",
+                 'Reference table: in the band it calls "deficient"',
+                 "Active B12 (holotranscobalamin) 28 pmol/L",
+                 "no MMA (methylmalonic acid) result was given or could be read",
+                 "Would you like to add your other results"),
+             never=("28 pmol/L: ", "Vitamin B12: 28")),
+    )),
+    Conversation("a history: the latest result interpreted, the earlier one shown", (
+        Turn("b12 last year 180 pmol/L, now 420 pmol/L, I have NAFLD", says=(
+            "Vitamin B12: 420 pmol/L. Reference table: within the range it calls normal",
+            "Earlier results you gave (kept as history, not interpreted): vitamin B12 180 pmol/L"),
+             never=("Vitamin B12: 180 pmol/L",)),
+    )),
     Conversation("quick check, no more values, then a correction", (
         Turn("my b12 came back at 1,100 pg/ml and i have nash", says=("811.8 pmol/L",)),
         Turn("no thanks", says=("anything else",)),
