@@ -639,13 +639,13 @@ def _find_doses(d: _Doc, values: list[_Value]) -> None:
 # --- printed reference ranges -----------------------------------------------------------
 
 
-def _range_of(left: _Value, right: _Value | None, text_unit: str | None) -> LabRange:
+def _range_of(left: _Value, right: _Value | None) -> LabRange:
     if right is not None:
         return LabRange(
             text=f"{_plain(left.value)}-{_plain(right.value)}",
             lower=left.value,
             upper=right.value,
-            unit=right.unit or left.unit or text_unit,
+            unit=right.unit or left.unit,
         )
     comparator = left.comparator or ""
     lower = upper = None
@@ -660,7 +660,7 @@ def _range_of(left: _Value, right: _Value | None, text_unit: str | None) -> LabR
         upper=upper,
         lower_inclusive=lower_inclusive,
         upper_inclusive=upper_inclusive,
-        unit=left.unit or text_unit,
+        unit=left.unit,
     )
 
 
@@ -675,7 +675,6 @@ class _Range:
     end: int
     line: int
     cued: bool  # a reference cue on its line ("Normal range:", "ref")
-    used: bool = False
 
 
 def _reference_lines(d: _Doc) -> tuple[set[int], set[int], set[int]]:
@@ -748,7 +747,7 @@ def _find_ranges(d: _Doc, values: list[_Value]) -> list[_Range]:
                 in_range.update((id(left), id(right)))
             if pair or left.comparator or _bracketed(doc, left):
                 cued = left.line in cued_lines or left.line in block
-                lab_range = _range_of(left, right if pair else None, None)
+                lab_range = _range_of(left, right if pair else None)
                 end = right.end if pair else left.end
                 ranges.append(_Range(lab_range, left.text_start, end, left.line, cued))
             for v in (left, right) if pair else (left,):
@@ -965,7 +964,7 @@ def _row_bounds_as_ranges(d: _Doc, found: list[_Value], ranges: list[_Range]) ->
             and all(v.line == first.line and not v.comparator for v in found[1:])):
         # "Holo-TC<tab>pmol/l<tab>>50<tab>19<tab>45": a range column before the results
         first.excluded = first.range_part = True
-        ranges.append(_Range(_range_of(first, None, None), first.text_start, first.end,
+        ranges.append(_Range(_range_of(first, None), first.text_start, first.end,
                              first.line, cued=False))
         return found[1:]
     kept = [first]
@@ -975,7 +974,7 @@ def _row_bounds_as_ranges(d: _Doc, found: list[_Value], ranges: list[_Range]) ->
             continue
         if value.comparator and value.line == first.line and not row_has_range:
             value.excluded = value.range_part = True
-            ranges.append(_Range(_range_of(value, None, None), value.text_start, value.end,
+            ranges.append(_Range(_range_of(value, None), value.text_start, value.end,
                                  value.line, cued=False))
             row_has_range = True
             continue
@@ -1396,7 +1395,7 @@ def _values_of(target: _Mention, claimers) -> list[_Value]:
     ]
 
 
-def _free_units(d: _Doc, values: list[_Value], ranges: list[_Range], claimers) -> tuple:
+def _free_units(d: _Doc, values: list[_Value], claimers) -> tuple:
     """Units stated away from a number: per test ("B12 ng/L", "B12 (ng/L)") or for all."""
     attached: set[int] = set()
     for v in values:
@@ -1418,8 +1417,8 @@ def _free_units(d: _Doc, values: list[_Value], ranges: list[_Range], claimers) -
     return per_test, general
 
 
-def _apply_free_units(d, values, ranges, claimers, accepted) -> None:
-    per_test, general = _free_units(d, values, ranges, claimers)
+def _apply_free_units(d, values, claimers, accepted) -> None:
+    per_test, general = _free_units(d, values, claimers)
     for claimer in claimers:
         if claimer.kind == "specimens":
             stated = {v.unit for v in claimer.bound if v.unit is not None}
@@ -1784,7 +1783,7 @@ def parse(text: object, expected_analyte: str | None = None) -> LabPanel:
     _fill_row_units(d, values, ranges)
     _sentence_flags(d, values)
     _attach_ranges(d, claimers, ranges, values)
-    _apply_free_units(d, values, ranges, claimers, accepted)
+    _apply_free_units(d, values, claimers, accepted)
     _thousands_by_the_labs_range(d, values)
     _assign_dates(d, values)
 
