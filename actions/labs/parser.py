@@ -61,6 +61,8 @@ SENTENCE_ENDS = frozenset({".", "?", "!", ";"})
 BACKWARD_LINKS = frozenset({"for", "of"})
 BACKWARD_FILLERS = frozenset({"for", "of", "my", "the", "your", "his", "her", "serum", "total"})
 SCOPE_BREAKS = frozenset({"but", "however", "although", "though", "yet", ",", "just"})
+COPULAS = frozenset({"is", "was", "being", "been", "has", "had", "are", "were", "still"})
+SIGN_FLAGS = {"-": "L", "+": "H", "--": "LL"}  # a lone sign ending a result's row
 LIST_SEPARATORS = frozenset({",", "and", "&", "/", "+"})
 RANGE_DASHES = frozenset({"-", "–", "—", "to", "à", "bis", "a"})
 OPEN_BRACKETS = frozenset({"(", "["})
@@ -326,7 +328,7 @@ class _Doc:
 
 def _make_nlp():
     import spacy
-    from spacy.util import compile_infix_regex, compile_suffix_regex
+    from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
     nlp = spacy.blank("en")
     infixes = [
@@ -341,6 +343,8 @@ def _make_nlp():
         r"(?<=[A-Za-zµμ])\.",  # "pmol/L." -> "L", "."
         r"(?<=[A-Za-z]{3})-",  # "folate- 3.5" -> "folate", "-"
     ]
+    prefixes = [*nlp.Defaults.prefixes, r"-(?=[A-Za-z])"]  # "P -B12-Vit" (a Finnish code)
+    nlp.tokenizer.prefix_search = compile_prefix_regex(prefixes).search
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
     # English keeps "l." whole (an initial); here it ends "nmol/l." at the end of a sentence.
@@ -702,11 +706,16 @@ def _reference_lines(d: _Doc) -> tuple[set[int], set[int], set[int]]:
         while k >= 0 and doc[k].is_space:
             k -= 1
         closing = {"(": ")", "[": "]"}.get(doc[k].text) if k >= 0 else None
+        # "Ref: B12 145-569, Folate >7": a line that opens with the cue holds ranges only.
+        whole_line = closing is None and (k < 0 or d.lines[k] != line)
         j = m.end
         while j < len(doc) and d.lines[j] == line:
             t = doc[j]
             if closing is not None and t.text == closing:
                 break
+            if whole_line and (t.text in (",", ";") or d.kind_at(j) in CLAIMER_KINDS):
+                j = d.covered[j].end if j in d.covered else j + 1
+                continue
             if closing is None and (t.text in (",", ";") or d.kind_at(j) in CLAIMER_KINDS):
                 break
             if t.is_alpha and d.kind_at(j) not in ("comparators", *UNIT_KINDS) and (
@@ -1104,7 +1113,8 @@ def _bind_following(d: _Doc, claimer: _Mention, value: _Value, values) -> None:
 
 
 def _link_backward_units(doc, claimers, values, accepted_units) -> None:
-    """"480 pmol/L b12" (only when the unit makes the pairing unambiguous)."""
+    """"480 pmol/L b12" (only when the unit makes the pairing unambiguous); "is 14
+    homocysteine high?" (a bare number right before a test that has no other value)."""
     value_end = {v.end: v for v in values}
     claimer_ends = {c.end for c in claimers}
     for claimer in claimers:
@@ -1114,10 +1124,13 @@ def _link_backward_units(doc, claimers, values, accepted_units) -> None:
         while j > 0 and j > claimer.start - BACKWARD_WINDOW:
             value = value_end.get(j)
             if value is not None:
+                adjacent = value.unit is None and all(
+                    t.is_space and "\n" not in t.text for t in doc[value.end : claimer.start]
+                )
                 if (
                     not value.excluded
                     and value.owner is None
-                    and value.unit in accepted_units.get(claimer.key, ())
+                    and (value.unit in accepted_units.get(claimer.key, ()) or adjacent)
                 ):
                     _bind(value, claimer)
                 break
@@ -1157,8 +1170,8 @@ def _fill_row_units(d: _Doc, values: list[_Value], ranges: list[_Range]) -> None
                     value.flag = m.key
                 j = m.end
                 continue
-            if token.text in ("-", "+") and value.flag is None and _sign_flag(d, j):
-                value.flag = "L" if token.text == "-" else "H"  # "2,7<tab>-", "118 -"
+            if token.text in SIGN_FLAGS and value.flag is None and _sign_flag(d, j):
+                value.flag = SIGN_FLAGS[token.text]  # "2,7<tab>-", "118 -", "98 ... --"
                 j += 1
                 continue
             if token.is_space or token.text in ("(", ")", "[", "]", ":", ";", "*", "-") or (
@@ -1669,6 +1682,8 @@ def _condition(d: _Doc) -> str:
         personal = any(doc[k].lower_ in PERSONAL_WORDS for k in before)
         if after and d.kind_at(after[0]) == "uncertain_cues" and not personal:
             continue  # "MASLD?", but not "is that too much with my fatty liver?"
+        if _said_uncertain_after(d, after):
+            continue  # "nash is suspected but not confirmed"
         previous = (m, True)
         if m.key == OTHER_LIVER:
             other = True
@@ -1679,6 +1694,14 @@ def _condition(d: _Doc) -> str:
     if other:
         return OTHER_LIVER
     return "none" if said_none else UNKNOWN_CONDITION
+
+
+def _said_uncertain_after(d: _Doc, after: list[int]) -> bool:
+    """"NASH is suspected", "cirrhosis was not confirmed": doubt stated after the name."""
+    words = [k for k in after if not d.doc[k].is_space][:3]
+    while words and d.doc[words[0]].lower_ in COPULAS:
+        words = words[1:]
+    return bool(words) and d.kind_at(words[0]) == "uncertain_cues" and d.doc[words[0]].text != "?"
 
 
 def _sentence(d: _Doc, i: int) -> list[int]:
