@@ -18,7 +18,8 @@ from pathlib import Path
 import yaml
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
-SETS = {name: DATA / f"lab_messages_{name}.yml" for name in ("v2", "v3", "v4", "v5", "v6", "v7")}
+SETS = {name: DATA / f"lab_messages_{name}.yml"
+        for name in ("v2", "v3", "v4", "v5", "v6", "v7", "v8")}
 NOTED_KINDS = ("active_b12", "red_cell_folate", "urine_mma", "dose")
 
 

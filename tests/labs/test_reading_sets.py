@@ -2,9 +2,10 @@
 
 The sets were written by helper sessions that never saw the parser (tests/data/
 lab_messages_v2.yml to _v5.yml), each split into tune and test halves when written.
-The test halves of v2 to v6 were each measured once, untouched, and then used for tuning
-(first contact: v2 96/120, v3 87/100, v4 87/100, v5 69/80, v6 52/60); v7's test half is
-the held-out check. Assertions print counts only.
+The test halves of v2 to v7 were each measured once, untouched, and then used for tuning
+(first contact: v2 96/120, v3 87/100, v4 87/100, v5 69/80, v6 52/60, v7 51/60); v8's test
+half is the held-out check (first contact 51/60) and v8's tune half (49/60 when written) is
+not tuned yet. Assertions print counts only.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from tests.labs.reading_eval import SETS, load_cases, score
 
 TUNING = [("v2", "tune"), ("v2", "test"), ("v3", "tune"), ("v3", "test"), ("v4", "tune"),
           ("v4", "test"), ("v5", "tune"), ("v5", "test"), ("v6", "tune"), ("v6", "test"),
-          ("v7", "tune")]
-HELD_OUT = ("v7", "test")
+          ("v7", "tune"), ("v7", "test")]
+HELD_OUT = ("v8", "test")
+# Not yet tuned on: its figure is reported and guarded at its first contact.
+UNTUNED = ("v8", "tune")
+UNTUNED_FIRST_CONTACT = 49
 
 
 def _available(name: str) -> bool:
@@ -35,9 +39,9 @@ def test_tuning_halves_are_read_right(name, half, report_figure):
 
 
 # Issue 15 asks for 100% of an untouched half. First contact with each fresh set has been
-# 85-87% (v3 87/100, v4 87/100, v5 69/80, v6 52/60, v7 51/60): the long tail of report
-# layouts is wider than any set seen so far. This guards the measured figure against
-# regressions; it is not the target, and v7's test half has not been looked at.
+# 85-87% (v3 87/100, v4 87/100, v5 69/80, v6 52/60, v7 51/60, v8 51/60): the long tail of
+# report layouts is wider than any set seen so far. This guards the measured figure against
+# regressions; it is not the target, and v8's test half has not been looked at.
 HELD_OUT_FIRST_CONTACT = 51
 
 
@@ -47,6 +51,14 @@ def test_held_out_half_is_read_at_least_as_well_as_at_first_contact(report_figur
     report_figure(f"lab reading held-out {name} {half}: {right}/{total}")
     assert total >= 60
     assert right >= HELD_OUT_FIRST_CONTACT, f"{len(misses)} of {total} held-out messages misread"
+
+
+def test_untuned_half_is_read_at_least_as_well_as_when_written(report_figure):
+    name, half = UNTUNED
+    right, total, misses = score(half, name)
+    report_figure(f"lab reading untuned {name} {half}: {right}/{total}")
+    assert total >= 60
+    assert right >= UNTUNED_FIRST_CONTACT, f"{len(misses)} of {total} messages misread"
 
 
 def _every_case():
