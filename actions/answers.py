@@ -24,6 +24,24 @@ REPHRASE = (
     "rephrase it, or pick one of these topics? For anything else, your doctor or "
     "clinician is the right person to ask."
 )
+NOT_COVERED = (
+    "The article doesn't cover that, so I can't answer it from the article. These are the "
+    "nearest topics it does cover. For anything else, your doctor or clinician is the "
+    "right person to ask."
+)
+# Button titles for the curated topics (knowledge/topic_quotes.yml), nearest first.
+TOPIC_TITLES = {
+    "ask_b12_high_liver": "Why B12 can read high in liver disease",
+    "ask_dosage": "B12 doses and the RDA",
+    "ask_food_vs_supplements": "Food or supplements",
+    "ask_homocysteine": "Homocysteine",
+    "ask_deficiency_mma": "Deficiency and the MMA test",
+    "ask_functional_deficiency": "High B12 with a deficiency",
+    "ask_vegan_absorption": "Vegan diets and absorption",
+    "ask_nutrition": "Other vitamins and nutrition",
+    "ask_nafld": "About NAFLD / MASLD",
+}
+NEAREST_TOPICS = 3
 TOPIC_BUTTONS = (
     {"title": "Check my lab results", "payload": "/request_lab_check"},
     {"title": "Why B12 can read high in liver disease", "payload": "/ask_b12_high_liver"},
@@ -42,8 +60,6 @@ WHAT_NEXT_BUTTONS = (
     {"title": "New results", "payload": "/request_start_over"},
     {"title": "Why can B12 read high in liver disease?", "payload": "/ask_b12_high_liver"},
 )
-# At most this many passages from a search, so an answer stays readable.
-MAX_SEARCH_QUOTES = 2
 
 
 def quote_messages(passages, intro: str = "Here is what the article says:") -> tuple[dict, ...]:
@@ -66,18 +82,36 @@ class ActionAnswerQuestion(HealthAction):
             return HealthReply(({"text": WHAT_NEXT, "buttons": list(WHAT_NEXT_BUTTONS)},))
         try:
             kb = load_kb()
-            curated = load_topics().get(intent) if intent and intent.startswith("ask_") else None
+            topics = load_topics()
+            curated = topics.get(intent) if intent and intent.startswith("ask_") else None
             if curated:
-                return HealthReply(quote_messages(curated))
-            response = kb.search(text, k=MAX_SEARCH_QUOTES)
+                # The same rule as the search: a quote comes with what it leans on.
+                return HealthReply(quote_messages(kb.whole(curated)))
+            answer = kb.answer(text)
         except QuestionError:
             return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))
         except (KBError, ValueError) as exc:
             logger.error("knowledge base unavailable: %s", exc)
             return HealthReply(({"text": UNAVAILABLE},))
-        if not response.covered:
+        if not answer.understood:
             return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))
-        best = response.results[0].score
-        # Keep the second passage only when it is nearly as relevant as the first.
-        passages = [r.passage for r in response.results if r.score >= 0.8 * best]
-        return HealthReply(quote_messages(passages))
+        if not answer.covered:
+            buttons = nearest_topic_buttons(answer.closest, topics)
+            return HealthReply(({"text": NOT_COVERED, "buttons": buttons},))
+        return HealthReply(quote_messages(answer.passages))
+
+
+def nearest_topic_buttons(closest, topics: dict) -> list[dict]:
+    """Topics whose curated passages are nearest the question's words, then the usual
+    ones, and the lab check last: a way on from "not covered"."""
+    chosen: list[str] = []
+    for passage in closest:
+        for intent, passages in topics.items():
+            if intent in TOPIC_TITLES and passage in passages and intent not in chosen:
+                chosen.append(intent)
+    for button in TOPIC_BUTTONS:
+        intent = button["payload"].lstrip("/")
+        if intent in TOPIC_TITLES and intent not in chosen:
+            chosen.append(intent)
+    buttons = [{"title": TOPIC_TITLES[i], "payload": f"/{i}"} for i in chosen[:NEAREST_TOPICS]]
+    return [*buttons, dict(TOPIC_BUTTONS[0])]

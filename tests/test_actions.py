@@ -6,7 +6,7 @@ import pytest
 import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answers import REPHRASE, TOPIC_BUTTONS, ActionAnswerQuestion
+from actions.answers import NOT_COVERED, REPHRASE, TOPIC_BUTTONS, ActionAnswerQuestion
 from actions.disclaimer import full_disclaimer, short_disclaimer
 from actions.health import HealthAction, HealthReply, with_disclaimer
 from actions.session import ActionSessionStart
@@ -71,14 +71,36 @@ async def test_free_question_is_answered_by_search():
     assert "not medical advice" in dispatcher.messages[-1]["text"]
 
 
-async def test_uncovered_question_says_so_and_offers_topics():
+async def test_uncovered_question_says_so_and_offers_the_nearest_topics():
     dispatcher = CollectingDispatcher()
     tracker = make_tracker("can i drink alcohol with fatty liver", intent="nlu_fallback")
     await ActionAnswerQuestion().run(dispatcher, tracker, {})
     assert len(dispatcher.messages) == 1
+    assert dispatcher.messages[0]["text"] == f"{NOT_COVERED}\n\n{short_disclaimer()}"
+    assert "The article doesn't cover that" in NOT_COVERED
+    buttons = dispatcher.messages[0]["buttons"]
+    assert len(buttons) == 4 and buttons[-1] == TOPIC_BUTTONS[0]  # the lab check last
+    assert all(b["payload"].startswith("/ask_") for b in buttons[:3])
+    assert buttons[0]["payload"] == "/ask_nafld"  # the passage about fatty liver is nearest
+
+
+async def test_a_question_naming_nothing_the_article_knows_is_asked_again():
+    dispatcher = CollectingDispatcher()
+    await ActionAnswerQuestion().run(dispatcher, make_tracker("qwzx blorf", "nlu_fallback"), {})
     assert dispatcher.messages[0]["text"] == f"{REPHRASE}\n\n{short_disclaimer()}"
-    assert "doesn't seem to cover that" in REPHRASE
     assert dispatcher.messages[0]["buttons"] == list(TOPIC_BUTTONS)
+
+
+async def test_a_search_answer_quotes_what_its_passage_leans_on(kb):
+    """"Such therapeutic doses..." is never shown without the dose it refers to."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("do i need a doctor for high dose b12", intent="nlu_fallback")
+    await ActionAnswerQuestion().run(dispatcher, tracker, {})
+    texts = [m["text"] for m in dispatcher.messages]
+    such = kb.passage("recommended-b12-dosages-04").text
+    dose = kb.passage("recommended-b12-dosages-03").text
+    at = [i for i, t in enumerate(texts) if such in t]
+    assert at and any(dose in t for t in texts[: at[0]])
 
 
 @pytest.mark.parametrize(

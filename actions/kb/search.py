@@ -146,7 +146,11 @@ class Searcher:
         smooth_idf = math.log(1 + len(docs) + len(section_docs)) + 1.0
         self._oov_idf = smooth_idf * config.unknown_word_weight
 
-    def _lemmas(self, text: str) -> list[str]:
+    @property
+    def question_words(self) -> frozenset[str]:
+        return self._config.question_words
+
+    def lemmas(self, text: str) -> list[str]:
         # The lookup table is keyed by lowercase forms ("Supplements" has no entry).
         doc = self._nlp(text.lower())
         return [
@@ -161,7 +165,7 @@ class Searcher:
             for variant in (canonical, *variants):
                 # Key by lemmas: a variant's own lemma may differ ("shot" -> "shoot").
                 words = variant.replace("-", " ").split()
-                for key in (tuple(t for t in self._lemmas(variant) if t != "-"), tuple(words)):
+                for key in (tuple(t for t in self.lemmas(variant) if t != "-"), tuple(words)):
                     if key:
                         phrases.setdefault(key, canonical)
         return phrases
@@ -170,7 +174,7 @@ class Searcher:
         """Lemmas with synonyms folded to their canonical term and stop words dropped."""
         from spacy.lang.en.stop_words import STOP_WORDS
 
-        lemmas = [t for t in self._lemmas(text) if t != "-"]
+        lemmas = [t for t in self.lemmas(text) if t != "-"]
         out: list[str] = []
         i = 0
         while i < len(lemmas):
@@ -208,20 +212,33 @@ class Searcher:
         corrected = " ".join(t if t in vocab else self._correct(t) for t in terms)
         return self.terms(corrected)
 
+    def scores(self, terms: list[str]):
+        """Each passage's similarity to the question's terms (0 for no terms)."""
+        import numpy as np
+
+        if not terms:
+            return np.zeros(len(self._passages))
+        query = self._vectorizer.transform([list(terms)]).T
+        passage_scores = (self._matrix @ query).toarray().ravel()
+        section_scores = (self._section_matrix @ query).toarray().ravel()[self._section_of]
+        weight = self._config.section_weight
+        scores = (1 - weight) * passage_scores + weight * section_scores
+        return scores * self._known_share(list(terms))
+
+    @staticmethod
+    def ranked(scores, k: int) -> list[int]:
+        """Passage indexes, best score first, then document order (stable)."""
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[: max(k, 1)]
+        return [i for i in order if scores[i] > 0]
+
     def search(self, question: object, k: int = 3) -> SearchResponse:
         text = clean_question(question)
         terms = self.query_terms(text)
         if not terms:
             return SearchResponse(query=text, covered=False, results=())
-        query = self._vectorizer.transform([terms]).T
-        passage_scores = (self._matrix @ query).toarray().ravel()
-        section_scores = (self._section_matrix @ query).toarray().ravel()[self._section_of]
-        weight = self._config.section_weight
-        scores = (1 - weight) * passage_scores + weight * section_scores
+        scores = self.scores(terms)
         known_share = self._known_share(terms)
-        scores *= known_share
-        # Stable order: best score first, then document order.
-        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))[: max(k, 1)]
+        ranked = self.ranked(scores, k)
         query_set = set(terms)
         results = tuple(
             SearchResult(
@@ -230,7 +247,6 @@ class Searcher:
                 matched_terms=tuple(sorted(query_set & self._doc_terms[i])),
             )
             for i in ranked
-            if scores[i] > 0
         )
         covered = (
             bool(results)
