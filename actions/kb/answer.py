@@ -24,8 +24,8 @@ from actions.kb.passages import Passage
 
 INDEX_PATH = KNOWLEDGE_DIR / "answer_index.yml"
 LINKS_PATH = KNOWLEDGE_DIR / "passage_links.yml"
-QUESTION_TYPES = ("definition", "why", "compare")
-ASK_KINDS = (*QUESTION_TYPES, "any")
+QUESTION_TYPES = ("definition", "definition_always", "why", "compare")
+ASK_KINDS = ("definition", "why", "compare", "any")
 # A second passage is shown only when it answers as specifically and scores nearly as well.
 SECOND_PASSAGE_SHARE = 0.8
 _NON_WORD = re.compile(r"[^\w\s.'/-]+")
@@ -247,6 +247,8 @@ class Answerer:
         cues = self._index.question_types
         if any(f" {c} " in padded for c in cues["why"]):
             return "why"
+        if any(f" {c} " in padded for c in cues["definition_always"]):
+            return "definition"
         if any(f" {c} " in padded for c in cues["definition"]) and self._naming_words(
                 reading) <= 1:
             return "definition"
@@ -262,7 +264,7 @@ class Answerer:
 
         groups: list[set[str]] = []
         for lemma in set(reading.lemmas) | set(reading.terms):
-            if lemma in STOP_WORDS or lemma in self._searcher.question_words:
+            if lemma in STOP_WORDS:
                 continue
             named = {c for c, forms in self._index.concepts.items() if (lemma,) in forms}
             if not named:

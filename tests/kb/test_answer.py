@@ -149,7 +149,8 @@ def test_nonsense_is_not_understood(kb):
 def test_the_index_fails_loudly_on_unknown_passages_and_concepts(tmp_path):
     kb = load_kb()
     known = {p.passage_id for p in kb.passages}
-    base = {"question_types": {"definition": ["what is"], "why": ["why"], "compare": ["vs"]},
+    base = {"question_types": {"definition": ["what is"], "definition_always": ["define"],
+                               "why": ["why"], "compare": ["vs"]},
             "concepts": {"b12": ["b12"]}}
     for facets, message in [
         ({"no-such-passage": [{"ask": ["any"], "about": ["b12"]}]}, "unknown passage"),
