@@ -1,6 +1,9 @@
-"""Command line: ``python -m actions.kb "QUESTION" [--k N] [--json]``, ``build``, ``--check``.
+"""Command line: ``python -m actions.kb "QUESTION" [--json] [--search --k N]``, ``build``,
+``--check``.
 
-Operators and tests use it to see exactly what the assistant would quote.
+Operators and tests use it to see exactly what the assistant would quote (the answer:
+the passages that answer, whole, or "not covered"); ``--search`` shows the word-similarity
+ranking underneath, which only orders answers and picks the nearest topics.
 Whatever the input, it prints an answer or one error line, never a traceback.
 """
 
@@ -21,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Search the article's knowledge base, or rebuild it.",
     )
     parser.add_argument("question", nargs="?", help="a question, or 'build' to rebuild kb.json")
-    parser.add_argument("--k", type=int, default=3, help="number of passages (1-20)")
+    parser.add_argument("--search", action="store_true",
+                        help="show the word-similarity ranking instead of the answer")
+    parser.add_argument("--k", type=int, default=3, help="with --search: passages (1-20)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--check", action="store_true", help="load the KB and report")
     return parser
@@ -45,6 +50,35 @@ def _response_json(response) -> dict:
             for r in response.results
         ],
     }
+
+
+def _answer_json(answer) -> dict:
+    return {
+        "query": answer.question,
+        "covered": answer.covered,
+        "kind": answer.kind,
+        "passages": [
+            {"passage_id": p.passage_id, "section": p.section, "text": p.text}
+            for p in answer.passages
+        ],
+        "closest": [p.passage_id for p in answer.closest],
+    }
+
+
+def _print_answer(answer) -> None:
+    from actions.disclaimer import short_disclaimer
+
+    if answer.covered:
+        for passage in answer.passages:
+            print(f'"{passage.text}"')
+            print(f'  - from the article, section "{passage.section}"')
+    else:
+        print("The article doesn't cover that. Please ask your doctor or clinician.")
+        if answer.closest:
+            print("Nearest passages by wording (they do not answer it):")
+            for passage in answer.closest:
+                print(f"  [{passage.section}] {passage.text[:80]}")
+    print(f"\n{short_disclaimer()}")
 
 
 def _print_readable(response) -> None:
@@ -89,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     k = min(max(args.k, 1), 20)
     try:
-        response = kb.search(args.question, k=k)
+        result = kb.search(args.question, k=k) if args.search else kb.answer(args.question)
     except QuestionError as exc:
         query = args.question.encode("utf-8", "replace").decode("utf-8")[:200]
         if args.json:
@@ -97,17 +131,17 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "query": query,
                     "covered": False,
-                    "results": [],
+                    "results" if args.search else "passages": [],
                     "error": {"code": exc.code, "message": str(exc)},
                 }
             )
         else:
             print(str(exc))
         return EXIT_OK
-    if args.json:
-        _print_json(_response_json(response))
+    if args.search:
+        _print_json(_response_json(result)) if args.json else _print_readable(result)
     else:
-        _print_readable(response)
+        _print_json(_answer_json(result)) if args.json else _print_answer(result)
     return EXIT_OK
 
 

@@ -179,6 +179,16 @@ class Answerer:
         # "liver" when both rows name as many concepts): log inverse row frequency.
         used = Counter(c for f in index.facets for c in set(f.about))
         self._rarity = {c: math.log(len(index.facets) / n) for c, n in used.items()}
+        # Concept forms by their first word, so a question is scanned once.
+        self._forms_at: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for name, forms in index.concepts.items():
+            for form in forms:
+                self._forms_at.setdefault(form[0], []).append((name, form))
+        self._named_by = {}  # one word -> the concepts it names on its own
+        for name, forms in index.concepts.items():
+            for form in forms:
+                if len(form) == 1:
+                    self._named_by.setdefault(form[0], set()).add(name)
 
     def expand(self, passages) -> tuple[Passage, ...]:
         """Passages with what they lean on (curated answers and findings use this too)."""
@@ -220,26 +230,24 @@ class Answerer:
         return Answer(question, kind, True, shown, tuple(chosen), closest, True)
 
     def _read(self, question: str) -> _Reading:
-        lemmas = tuple(t for t in self._searcher.lemmas(question) if t != "-")
-        terms = tuple(self._searcher.query_terms(question))
-        return _Reading(_plain(question), lemmas, terms)
+        every = self._searcher.lemmas(question)
+        terms = tuple(self._searcher.query_terms(question, every))
+        return _Reading(_plain(question), tuple(t for t in every if t != "-"), terms)
 
     def _concepts(self, reading: _Reading) -> dict[str, int]:
         """Concept -> position of its first word in the question (for in_order facets)."""
-        present: dict[str, int] = {}
-        for name, forms in self._index.concepts.items():
-            sequences = (reading.lemmas,) if name in self._index.raw_concepts else (
-                reading.lemmas, reading.terms)
-            best = None
-            for sequence in sequences:
-                for form in forms:
-                    at = _find(sequence, form)
-                    if at is not None:
+        present: dict[str, float] = {}
+        for folded, sequence in ((False, reading.lemmas), (True, reading.terms)):
+            size = len(sequence)
+            for i, word in enumerate(sequence):
+                for name, form in self._forms_at.get(word, ()):
+                    if folded and name in self._index.raw_concepts:
+                        continue
+                    if sequence[i : i + len(form)] == form:
                         # positions in the two sequences differ; compare by share of length
-                        place = at / max(len(sequence), 1)
-                        best = place if best is None else min(best, place)
-            if best is not None:
-                present[name] = best
+                        place = i / size
+                        if place < present.get(name, 2.0):
+                            present[name] = place
         return present
 
     def _kind(self, reading: _Reading, present: dict[str, int]) -> str:
@@ -266,7 +274,7 @@ class Answerer:
         for lemma in set(reading.lemmas) | set(reading.terms):
             if lemma in STOP_WORDS:
                 continue
-            named = {c for c, forms in self._index.concepts.items() if (lemma,) in forms}
+            named = set(self._named_by.get(lemma, ()))
             if not named:
                 continue
             joined = [g for g in groups if g & named]
@@ -288,11 +296,3 @@ class Answerer:
             places = [present[c] for c in facet.about]
             return places == sorted(places)
         return True
-
-
-def _find(sequence: tuple[str, ...], form: tuple[str, ...]) -> int | None:
-    size = len(form)
-    for i in range(len(sequence) - size + 1):
-        if sequence[i : i + size] == form:
-            return i
-    return None

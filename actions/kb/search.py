@@ -131,6 +131,7 @@ class Searcher:
             section_docs[sections.index(passage.section)].extend(doc)
         self._section_of = [sections.index(p.section) for p in passages]
         # Misspellings are corrected towards article words and synonym words alike.
+        self._letters = None  # letter counts of the vocabulary, made on first use
         self._vocabulary = sorted(
             {t for doc in section_docs for t in doc}
             | {w for key in self._phrases for w in key if w.isalpha()}
@@ -142,6 +143,12 @@ class Searcher:
         self._matrix = self._vectorizer.transform(docs)
         self._section_matrix = self._vectorizer.transform(section_docs)
         self._doc_terms = [frozenset(doc) for doc in docs]
+        # The fitted weights as plain dicts: a question is a handful of terms, and scoring
+        # 29 passages by hand is far cheaper than a sparse transform and two products.
+        self._idf = dict(zip(self._vectorizer.get_feature_names_out(),
+                             self._vectorizer.idf_.tolist(), strict=True))
+        self._passage_weights = _row_weights(self._matrix, self._vectorizer)
+        self._section_weights = _row_weights(self._section_matrix, self._vectorizer)
         # The idf a term seen in no passage would get (smooth idf, df = 0).
         smooth_idf = math.log(1 + len(docs) + len(section_docs)) + 1.0
         self._oov_idf = smooth_idf * config.unknown_word_weight
@@ -170,11 +177,12 @@ class Searcher:
                         phrases.setdefault(key, canonical)
         return phrases
 
-    def terms(self, text: str) -> list[str]:
-        """Lemmas with synonyms folded to their canonical term and stop words dropped."""
+    def terms(self, text: str, lemmas: list[str] | None = None) -> list[str]:
+        """Lemmas with synonyms folded to their canonical term and stop words dropped
+        (``lemmas``: the text's lemmas when the caller has them already)."""
         from spacy.lang.en.stop_words import STOP_WORDS
 
-        lemmas = [t for t in self.lemmas(text) if t != "-"]
+        lemmas = [t for t in (self.lemmas(text) if lemmas is None else lemmas) if t != "-"]
         out: list[str] = []
         i = 0
         while i < len(lemmas):
@@ -200,30 +208,77 @@ class Searcher:
         """Nearest article word for a misspelling ("homocystien"), else the term itself."""
         if len(term) < _FUZZY_MIN_LEN or not term.isalpha():
             return term
-        close = difflib.get_close_matches(term, self._vocabulary, n=1, cutoff=_FUZZY_CUTOFF)
-        return close[0] if close else term
+        # difflib.get_close_matches(term, vocabulary, n=1, cutoff) with its two upper
+        # bounds (2 * shorter / both lengths, then shared letters) computed for every word
+        # at once from a letter-count table: the same answer, a SequenceMatcher only for
+        # the few words that can reach the cutoff.
+        import numpy as np
 
-    def query_terms(self, question: str) -> list[str]:
+        chars, table, lengths = self._letter_table
+        counts = np.zeros(len(chars), dtype=np.int32)
+        for ch in term:
+            if ch in chars:
+                counts[chars[ch]] += 1
+        both = lengths + len(term)
+        shared = np.minimum(table, counts).sum(axis=1)
+        bound = np.minimum(lengths, len(term))
+        candidates = np.nonzero((2.0 * bound / both >= _FUZZY_CUTOFF)
+                                & (2.0 * shared / both >= _FUZZY_CUTOFF))[0]
+        matcher = difflib.SequenceMatcher()
+        matcher.set_seq2(term)
+        best: tuple[float, str] | None = None
+        for index in candidates.tolist():
+            word = self._vocabulary[index]
+            matcher.set_seq1(word)
+            ratio = matcher.ratio()
+            if ratio >= _FUZZY_CUTOFF and (best is None or (ratio, word) > best):
+                best = (ratio, word)
+        return best[1] if best else term
+
+    @property
+    def _letter_table(self):
+        if self._letters is None:
+            import numpy as np
+
+            chars = {ch: i for i, ch in enumerate(sorted({c for w in self._vocabulary for c in w}))}
+            table = np.zeros((len(self._vocabulary), len(chars)), dtype=np.int32)
+            for row, word in enumerate(self._vocabulary):
+                for ch in word:
+                    table[row, chars[ch]] += 1
+            lengths = np.array([len(w) for w in self._vocabulary], dtype=np.int32)
+            self._letters = (chars, table, lengths)
+        return self._letters
+
+    def query_terms(self, question: str, lemmas: list[str] | None = None) -> list[str]:
         vocab = self._vectorizer.vocabulary_
-        terms = self.terms(question)
+        terms = self.terms(question, lemmas)
         if all(t in vocab for t in terms):
             return terms
         # Correct misspellings, then fold synonyms again ("supervison" -> "supervision").
         corrected = " ".join(t if t in vocab else self._correct(t) for t in terms)
         return self.terms(corrected)
 
-    def scores(self, terms: list[str]):
-        """Each passage's similarity to the question's terms (0 for no terms)."""
-        import numpy as np
-
-        if not terms:
-            return np.zeros(len(self._passages))
-        query = self._vectorizer.transform([list(terms)]).T
-        passage_scores = (self._matrix @ query).toarray().ravel()
-        section_scores = (self._section_matrix @ query).toarray().ravel()[self._section_of]
+    def scores(self, terms: list[str]) -> list[float]:
+        """Each passage's similarity to the question's terms (0 for no terms): the same
+        sublinear, l2-normalised TF-IDF cosine the vectorizer computes."""
+        counts: dict[str, int] = {}
+        for t in terms:
+            if t in self._idf:
+                counts[t] = counts.get(t, 0) + 1
+        if not counts:
+            return [0.0] * len(self._passages)
+        query = {t: (1.0 + math.log(n)) * self._idf[t] for t, n in counts.items()}
+        norm = math.sqrt(sum(w * w for w in query.values()))
+        query = {t: w / norm for t, w in query.items()}
+        sections = [sum(w * row.get(t, 0.0) for t, w in query.items())
+                    for row in self._section_weights]
         weight = self._config.section_weight
-        scores = (1 - weight) * passage_scores + weight * section_scores
-        return scores * self._known_share(list(terms))
+        share = self._known_share(list(terms))
+        return [
+            ((1 - weight) * sum(w * row.get(t, 0.0) for t, w in query.items())
+             + weight * sections[self._section_of[i]]) * share
+            for i, row in enumerate(self._passage_weights)
+        ]
 
     @staticmethod
     def ranked(scores, k: int) -> list[int]:
@@ -262,18 +317,26 @@ class Searcher:
         liver" would score like "liver" alone; counting unknown words as maximally
         rare keeps off-topic questions below the threshold.
         """
-        vocab, idf = self._vectorizer.vocabulary_, self._vectorizer.idf_
         counts: dict[str, int] = {}
         for t in terms:
             counts[t] = counts.get(t, 0) + 1
         known = total = 0.0
         for term, n in counts.items():
-            weight = (1.0 + math.log(n)) * (idf[vocab[term]] if term in vocab else self._oov_idf)
+            weight = (1.0 + math.log(n)) * self._idf.get(term, self._oov_idf)
             total += weight * weight
-            if term in vocab:
+            if term in self._idf:
                 known += weight * weight
         return math.sqrt(known / total) if total else 0.0
 
 
 def _identity(terms: list[str]) -> list[str]:
     return terms
+
+
+def _row_weights(matrix, vectorizer) -> list[dict[str, float]]:
+    names = vectorizer.get_feature_names_out()
+    rows = []
+    for i in range(matrix.shape[0]):
+        row = matrix.getrow(i)
+        rows.append({str(names[j]): float(v) for j, v in zip(row.indices, row.data, strict=True)})
+    return rows

@@ -23,8 +23,25 @@ def run_cli(project_root, *args, stdin=None):
     return result
 
 
-def test_json_answer(project_root):
-    result = run_cli(project_root, "can b12 reverse fibrosis", "--json", "--k", "2")
+def test_json_answer_is_what_the_assistant_quotes(project_root):
+    result = run_cli(project_root, "can b12 reverse fibrosis", "--json")
+    assert result.returncode == 0
+    payload = json.loads(result.stdout.decode().strip())
+    assert set(payload) == {"query", "covered", "kind", "passages", "closest"}
+    assert payload["covered"] is True
+    ids = [p["passage_id"] for p in payload["passages"]]
+    assert ids[0] == "potential-benefits-of-b12-for-advanced-fatty-liver-04"
+    assert "in preclinical models" in payload["passages"][0]["text"]  # the caveat travels
+
+
+def test_json_answer_says_not_covered_for_a_definition_the_article_lacks(project_root):
+    payload = json.loads(run_cli(project_root, "what is nash", "--json").stdout)
+    assert payload["covered"] is False and payload["passages"] == []
+    assert payload["kind"] == "definition"
+
+
+def test_json_search_ranking(project_root):
+    result = run_cli(project_root, "can b12 reverse fibrosis", "--json", "--search", "--k", "2")
     assert result.returncode == 0
     lines = result.stdout.decode().strip().splitlines()
     assert len(lines) == 1
@@ -44,6 +61,8 @@ def test_json_answer(project_root):
 def test_json_not_covered(project_root):
     payload = json.loads(run_cli(project_root, "how do i lose weight fast", "--json").stdout)
     assert payload["covered"] is False
+    searched = run_cli(project_root, "how do i lose weight fast", "--json", "--search").stdout
+    assert json.loads(searched)["covered"] is False
 
 
 def test_readable_answer_names_the_section_and_the_disclaimer(project_root):
@@ -67,7 +86,7 @@ def test_bad_input_gives_error_json(project_root, arg, code):
     assert result.returncode == 0
     payload = json.loads(result.stdout)
     assert payload["covered"] is False
-    assert payload["results"] == []
+    assert payload["passages"] == []
     assert payload["error"]["code"] == code
     assert len(payload["query"]) <= 200
 
