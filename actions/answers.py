@@ -85,8 +85,7 @@ class ActionAnswerQuestion(HealthAction):
             topics = load_topics()
             curated = topics.get(intent) if intent and intent.startswith("ask_") else None
             if curated:
-                # The same rule as the search: a quote comes with what it leans on.
-                return HealthReply(quote_messages(kb.whole(curated)))
+                return HealthReply(quote_messages(curated))  # whole, as loaded
             answer = kb.answer(text)
         except QuestionError:
             return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))

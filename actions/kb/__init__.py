@@ -65,7 +65,7 @@ class KnowledgeBase:
         """Passages with the sentences they lean on (knowledge/passage_links.yml)."""
         if self._answerer is None:
             return tuple(passages)
-        return self._answerer.expand(passages)
+        return self._answerer.expand(tuple(passages))
 
 
 def open_kb(

@@ -13,7 +13,8 @@ TOPICS_PATH = KNOWLEDGE_DIR / "topic_quotes.yml"
 
 
 def read_topics(kb, path: Path = TOPICS_PATH) -> dict[str, tuple]:
-    """Passages per intent; a malformed row or an unknown passage id fails loudly."""
+    """Passages per intent, each with what it leans on (knowledge/passage_links.yml); a
+    malformed row or an unknown passage id fails loudly."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of intent -> passage ids")
@@ -22,7 +23,8 @@ def read_topics(kb, path: Path = TOPICS_PATH) -> dict[str, tuple]:
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
             raise ValueError(f"{path}: '{intent}' must list one or more passage ids")
         try:
-            topics[str(intent)] = tuple(kb.passage(i) for i in ids)
+            # Whole, as every quote is: with the sentences a passage leans on.
+            topics[str(intent)] = kb.whole(kb.passage(i) for i in ids)
         except KeyError as exc:
             raise ValueError(f"{path}: '{intent}' names unknown passage {exc}") from None
     return topics
