@@ -4,9 +4,10 @@ The question sets were written by helper sessions that saw only the article
 (tests/data/kb_questions_v2.yml to _v5.yml), each split into tune and test halves before
 use. First contact with each untouched test half, measured once before it was used:
 v2 and v3 (index tuned on their tune halves): answerable 45/65, not covered 33/45; v4
-(tuned on v2, v3 and v4's tune half): answerable 19/30, not covered 15/20. The word-
+(tuned on v2, v3 and v4's tune half): answerable 19/30, not covered 15/20; v5 (tuned on
+everything before and v5's tune half): answerable 23/30, not covered 18/20. The word-
 similarity search this replaced got 8/30 and 13/20 on v4's test half. v5's test half is the
-held-out check. Assertions print counts only.
+held-out check, guarded at its first contact. Assertions print counts only.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from actions.kb.topics import load_topics
 from tests.kb.answer_eval import SETS, load_cases, score
 
 TUNING = [("v2", "tune"), ("v2", "test"), ("v3", "tune"), ("v3", "test"), ("v4", "tune"),
-          ("v4", "test")]
+          ("v4", "test"), ("v5", "tune")]
+HELD_OUT = ("v5", "test")
+HELD_OUT_FIRST_CONTACT = {"covered": 23, "not_covered": 18}
 # Left unsolved, named here so a regression elsewhere still fails: a child's dose (the
 # article gives only the adult RDA; the question reads like a dose question) and "what does
 # passive diffusion mean" (named in the table, never explained).
@@ -41,6 +44,20 @@ def test_tuning_halves_are_answered_right(kb, name, half, report_figure):
     assert c_total + n_total >= 50
     misses = (c_total - c_right) + (n_total - n_right)
     assert misses <= KNOWN_MISSES.get((name, half), 0)
+
+
+# Issue 16 asks for 95% on an untouched half; first contact with each fresh set has been
+# 63-77% answerable and 73-90% not covered. This guards the measured figure against
+# regressions; it is not the target, and v5's test half has not been looked at.
+def test_held_out_half_is_answered_at_least_as_well_as_at_first_contact(kb, report_figure):
+    name, half = HELD_OUT
+    figures = score(kb, half, name)
+    (c_right, c_total), (n_right, n_total) = figures["covered"], figures["not_covered"]
+    report_figure(f"KB answers held-out {name} {half}: answerable with a gold passage first "
+                  f"{c_right}/{c_total}; not covered said {n_right}/{n_total}")
+    assert c_total + n_total >= 50
+    assert c_right >= HELD_OUT_FIRST_CONTACT["covered"]
+    assert n_right >= HELD_OUT_FIRST_CONTACT["not_covered"]
 
 
 def test_the_sets_are_large_enough():
