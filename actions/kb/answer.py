@@ -82,8 +82,14 @@ class PassageLinks:
         return group
 
 
+def _load_yaml(path: Path):
+    """libyaml's safe loader when PyYAML has it: the index is read at every start-up."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+
+
 def read_links(path: Path = LINKS_PATH, known: set[str] | None = None) -> PassageLinks:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = _load_yaml(path)
     tables = {}
     for name in ("needs_before", "needs_after", "needs_with"):
         table = data.get(name) or {}
@@ -109,17 +115,19 @@ class AnswerIndex:
 
 def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerIndex:
     """The index, with concept words turned into the lemma forms questions are read in."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = _load_yaml(path)
     try:
         types = {k: tuple(_plain(c) for c in v) for k, v in data["question_types"].items()}
         concepts = {}
+        lemmas = searcher.lemmas_of_many(
+            str(w) for words in data["concepts"].values() for w in words)
         for name, words in data["concepts"].items():
             # Lemmas only: the question is read both as lemmas and with the synonym table
             # folded in, so "raised" reaches "elevated"; folding the concept words too
             # would turn "methylcobalamin" (outside the article) into "b12".
             forms = set()
             for word in words:  # a word's own lemma can differ ("shot" alone -> "shoot")
-                forms.add(tuple(t for t in searcher.lemmas(str(word)) if t != "-"))
+                forms.add(tuple(t for t in lemmas[str(word)] if t != "-"))
                 forms.add(tuple(str(word).lower().replace("-", " ").split()))
             concepts[str(name)] = tuple(sorted(f for f in forms if f))
         raw = frozenset(data.get("raw_concepts", ()))

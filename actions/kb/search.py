@@ -12,6 +12,7 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -145,7 +146,7 @@ class Searcher:
         self._doc_terms = [frozenset(doc) for doc in docs]
         # The fitted weights as plain dicts: a question is a handful of terms, and scoring
         # 29 passages by hand is far cheaper than a sparse transform and two products.
-        self._idf = dict(zip(self._vectorizer.get_feature_names_out(),
+        self._idf = dict(zip(self._vectorizer.get_feature_names_out().tolist(),
                              self._vectorizer.idf_.tolist(), strict=True))
         self._passage_weights = _row_weights(self._matrix, self._vectorizer)
         self._section_weights = _row_weights(self._section_matrix, self._vectorizer)
@@ -159,12 +160,23 @@ class Searcher:
 
     def lemmas(self, text: str) -> list[str]:
         # The lookup table is keyed by lowercase forms ("Supplements" has no entry).
-        doc = self._nlp(text.lower())
-        return [
-            (t.lemma_ or t.lower_).lower()
-            for t in doc
-            if not (t.is_punct or t.is_space) or t.text == "-"
-        ]
+        return _doc_lemmas(self._nlp(text.lower()))
+
+    def lemmas_of_many(self, texts) -> dict[str, list[str]]:
+        """Lemmas of many short texts (start-up: the answer index's 800 words): the
+        tokenizer and the lookup table the lemmatizer reads, without a Doc pipeline per
+        word (a fifth of the time; tests/kb/test_answer.py checks they agree)."""
+        texts = list(dict.fromkeys(texts))
+        try:
+            table = self._nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        except (KeyError, ValueError):
+            return {text: self.lemmas(text) for text in texts}
+        out = {}
+        for text in texts:
+            out[text] = [table.get(t.lower_, t.lower_).lower()
+                         for t in self._nlp.tokenizer(text.lower())
+                         if not (t.is_punct or t.is_space) or t.text == "-"]
+        return out
 
     def _compile_synonyms(self, synonyms: dict[str, tuple[str, ...]]) -> dict[tuple, str]:
         phrases: dict[tuple, str] = {}
@@ -329,14 +341,18 @@ class Searcher:
         return math.sqrt(known / total) if total else 0.0
 
 
+def _doc_lemmas(doc) -> list[str]:
+    return [(t.lemma_ or t.lower_).lower() for t in doc
+            if not (t.is_punct or t.is_space) or t.text == "-"]
+
+
 def _identity(terms: list[str]) -> list[str]:
     return terms
 
 
 def _row_weights(matrix, vectorizer) -> list[dict[str, float]]:
-    names = vectorizer.get_feature_names_out()
-    rows = []
-    for i in range(matrix.shape[0]):
-        row = matrix.getrow(i)
-        rows.append({str(names[j]): float(v) for j, v in zip(row.indices, row.data, strict=True)})
-    return rows
+    names = vectorizer.get_feature_names_out().tolist()
+    csr = matrix.tocsr()
+    indices, data, bounds = csr.indices.tolist(), csr.data.tolist(), csr.indptr.tolist()
+    return [{names[indices[k]]: data[k] for k in range(start, end)}
+            for start, end in pairwise(bounds)]

@@ -186,3 +186,11 @@ def test_the_index_fails_loudly_on_unknown_passages_and_concepts(tmp_path):
         path.write_text(yaml.safe_dump({**base, "facets": facets}), encoding="utf-8")
         with pytest.raises(ValueError, match=message):
             read_index(kb._searcher, known, path)
+
+
+def test_start_up_lemmas_agree_with_the_lemmas_questions_are_read_in(kb, project_root):
+    index = yaml.safe_load((project_root / "knowledge" / "answer_index.yml").read_text("utf-8"))
+    words = [str(w) for words in index["concepts"].values() for w in words]
+    fast = kb._searcher.lemmas_of_many(words)
+    assert len(fast) > 500
+    assert all(fast[w] == kb._searcher.lemmas(w) for w in words)
