@@ -75,8 +75,9 @@ def normalise_layout(text: str) -> str:
         text = _LEADING_DOT.sub(r"0.\1", text)
     if "+" in text:
         text = _OPEN_UPPER.sub(r">\1", text)
-    if "≥" in text or "≤" in text:
-        text = text.replace("≥", ">=").replace("≤", "<=")
+    if any(ch in text for ch in "≥≤≧≦"):
+        # "≧4.0" / "≦15" as Japanese reports print them
+        text = text.replace("≥", ">=").replace("≤", "<=").replace("≧", ">=").replace("≦", "<=")
     if "以" in text or "未満" in text:
         for pattern, bound in _CJK_BOUNDS:
             text = pattern.sub(bound, text)

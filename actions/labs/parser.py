@@ -75,7 +75,8 @@ REFERENCE_FILLERS = frozenset({"interval", "intervals", "adult", "adults", "male
 FLAG_LEADS = frozenset({"flagged", "flag", "flagged as", "marked"})
 REPORT_WORDS = frozenset({"report", "app", "lab", "labs", "result", "results", "printout",
                           "sheet", "portal", "form"})
-FLAG_LABELS = frozenset({"flag", "flags", "comment", "comments", "status"})
+FLAG_LABELS = frozenset({"flag", "flags", "comment", "comments", "status", "observación",
+                         "observacion", "beurteilung", "bewertung"})
 # "540 not 450", "540 rather than 450": the figure after the cue is the one being corrected.
 CORRECTION_CUES = (("not",), ("rather", "than"), ("instead", "of"))
 CORRECTION_WINDOW = 4  # tokens before the cue in which the corrected-to figure must stand
@@ -1514,6 +1515,8 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
         if len(dates) >= 2 and not any(v.line == line and not v.excluded for v in values):
             header = dates
             break
+    if not header:
+        header = _ages_header(d, values)
     rows: dict[int, list[_Value]] = {}
     for v in values:
         if v.owner is not None and not v.excluded:
@@ -1559,6 +1562,28 @@ def _assign_dates(d: _Doc, values: list[_Value]) -> None:
             if len(row) == len(order) and len({v.owner.key for v in row}) == 1:
                 for v, when in zip(row, order, strict=True):
                     v.when = when
+
+
+AGO_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "wks": 7, "week": 7, "weeks": 7, "mo": 30,
+            "mos": 30, "month": 30, "months": 30, "yr": 365, "yrs": 365, "year": 365,
+            "years": 365}
+
+
+def _ages_header(d: _Doc, values: list[_Value]) -> list[tuple[int, int, int]]:
+    """"2 mo ago  8 mo ago  1 yr ago" column headings: each as a date that orders by age
+    (more recent is larger), for a line that holds no result."""
+    by_line: dict[int, list[tuple[int, int, int]]] = {}
+    for v in values:
+        m = d.by_start.get(v.number_end)
+        if m is None or m.kind != "not_lab_units" or d.doc[m.end - 1].lower_ != "ago":
+            continue
+        unit = d.doc[m.start].lower_
+        if unit in AGO_DAYS:
+            by_line.setdefault(v.line, []).append((0, 0, -int(v.value * AGO_DAYS[unit])))
+    for line, ages in sorted(by_line.items()):
+        if len(ages) >= 2 and not any(v.line == line and not v.excluded for v in values):
+            return ages
+    return []
 
 
 def _column_order(d: _Doc, values: list[_Value]) -> list[str]:
@@ -1679,6 +1704,8 @@ def _condition(d: _Doc) -> str:
             continue  # "does fatty liver cause high b12?": asked about, not said to have
         if "experiencers" in kinds_before or "uncertain_cues" in kinds_before:
             continue
+        if m.start > 0 and doc[m.start - 1].text == "?" and not doc[m.start - 1].whitespace_:
+            continue  # "?ALD", a lab's query: suspected, not said
         personal = any(doc[k].lower_ in PERSONAL_WORDS for k in before)
         if after and d.kind_at(after[0]) == "uncertain_cues" and not personal:
             continue  # "MASLD?", but not "is that too much with my fatty liver?"

@@ -4,8 +4,8 @@ The sets were written by helper sessions that never saw the parser (tests/data/
 lab_messages_v2.yml to _v5.yml), each split into tune and test halves when written.
 The test halves of v2 to v7 were each measured once, untouched, and then used for tuning
 (first contact: v2 96/120, v3 87/100, v4 87/100, v5 69/80, v6 52/60, v7 51/60); v8's test
-half is the held-out check (first contact 51/60) and v8's tune half (49/60 when written) is
-not tuned yet. Assertions print counts only.
+half is the held-out check (first contact 51/60); v8's tune half read 49/60 at first contact
+and 55/60 after a first round of tuning. Assertions print counts only.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ TUNING = [("v2", "tune"), ("v2", "test"), ("v3", "tune"), ("v3", "test"), ("v4",
           ("v4", "test"), ("v5", "tune"), ("v5", "test"), ("v6", "tune"), ("v6", "test"),
           ("v7", "tune"), ("v7", "test")]
 HELD_OUT = ("v8", "test")
-# Not yet tuned on: its figure is reported and guarded at its first contact.
+# Tuned once, not yet to 100%: five layouts left (a Labcorp row whose name has a comma, a
+# dated table with a "Ref" row of ranges per column, "Homocysteine 18 umol/L high" typed, an
+# "LL on the printout" a sentence later, an active-B12 range next to a serum B12 value).
 UNTUNED = ("v8", "tune")
-UNTUNED_FIRST_CONTACT = 49
+UNTUNED_FIRST_CONTACT = 55
 
 
 def _available(name: str) -> bool:
@@ -53,10 +55,10 @@ def test_held_out_half_is_read_at_least_as_well_as_at_first_contact(report_figur
     assert right >= HELD_OUT_FIRST_CONTACT, f"{len(misses)} of {total} held-out messages misread"
 
 
-def test_untuned_half_is_read_at_least_as_well_as_when_written(report_figure):
+def test_partly_tuned_half_is_read_at_least_as_well_as_after_its_tuning(report_figure):
     name, half = UNTUNED
     right, total, misses = score(half, name)
-    report_figure(f"lab reading untuned {name} {half}: {right}/{total}")
+    report_figure(f"lab reading partly tuned {name} {half}: {right}/{total}")
     assert total >= 60
     assert right >= UNTUNED_FIRST_CONTACT, f"{len(misses)} of {total} messages misread"
 
