@@ -73,12 +73,16 @@ def _print_answer(answer) -> None:
             print(f'"{passage.text}"')
             print(f'  - from the article, section "{passage.section}"')
     else:
-        print("The article doesn't cover that. Please ask your doctor or clinician.")
-        if answer.closest:
-            print("Nearest passages by wording (they do not answer it):")
-            for passage in answer.closest:
-                print(f"  [{passage.section}] {passage.text[:80]}")
+        _print_not_covered("Nearest passages by wording (they do not answer it):",
+                           [f"  [{p.section}] {p.text[:80]}" for p in answer.closest])
     print(f"\n{short_disclaimer()}")
+
+
+def _print_not_covered(heading: str, lines: list[str]) -> None:
+    print("The article doesn't cover that. Please ask your doctor or clinician.")
+    if lines:
+        print(heading)
+        print("\n".join(lines))
 
 
 def _print_readable(response) -> None:
@@ -92,11 +96,9 @@ def _print_readable(response) -> None:
             print(f'\nAlso: "{other.passage.text}"')
             print(f"  - section \"{other.passage.section}\" (score {other.score:.3f})")
     else:
-        print("The article doesn't cover that. Please ask your doctor or clinician.")
-        if response.results:
-            print("Closest passages (below the confidence threshold):")
-            for r in response.results:
-                print(f"  {r.score:.3f}  [{r.passage.section}] {r.passage.text[:80]}")
+        _print_not_covered("Closest passages (below the confidence threshold):", [
+            f"  {r.score:.3f}  [{r.passage.section}] {r.passage.text[:80]}"
+            for r in response.results])
     print(f"\n{short_disclaimer()}")
 
 
