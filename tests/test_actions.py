@@ -198,3 +198,14 @@ async def test_a_short_reply_outside_any_question_gets_a_way_forward(text, inten
     dispatcher = CollectingDispatcher()
     await ActionAnswerQuestion().run(dispatcher, make_tracker(text, intent), {})
     assert expected in "\n".join(m.get("text") or "" for m in dispatcher.messages)
+
+
+def test_every_nearest_topic_button_is_a_curated_topic_the_dialogue_routes(project_root):
+    from actions.answers import TOPIC_TITLES
+    from actions.kb.topics import load_topics
+
+    domain = yaml.safe_load((project_root / "domain.yml").read_text(encoding="utf-8"))
+    rules = (project_root / "data" / "rules" / "answers.yml").read_text(encoding="utf-8")
+    for intent in TOPIC_TITLES:
+        assert intent in domain["intents"] and intent in load_topics(), intent
+        assert f"intent: {intent}" in rules, intent
