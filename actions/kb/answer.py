@@ -50,7 +50,7 @@ class Answer:
     passages: tuple[Passage, ...]
     answering: tuple[str, ...]  # the passage ids that answer (before expansion)
     closest: tuple[Passage, ...]  # the nearest passages by wording, for topic suggestions
-    understood: bool  # the question names something the index knows (else: rephrase)
+    understood: bool  # the question uses a word of the article (else: please rephrase)
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,10 @@ class Answerer:
         scores = self._searcher.scores(reading.terms)
         closest = tuple(self._list[i] for i in self._searcher.ranked(scores, 3))
         if not matches:
-            return Answer(question, kind, False, (), (), closest, bool(present))
+            # "I'm confused", "who won the game": nothing of the article named, so ask
+            # again rather than say the article does not cover it.
+            understood = any(self._searcher.knows(t) for t in reading.terms)
+            return Answer(question, kind, False, (), (), closest, understood)
         by_passage: dict[str, tuple] = {}
         for facet in matches:
             rarity = sum(self._rarity[c] for c in facet.about)

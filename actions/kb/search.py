@@ -158,6 +158,10 @@ class Searcher:
     def question_words(self) -> frozenset[str]:
         return self._config.question_words
 
+    def knows(self, term: str) -> bool:
+        """The term is one of the article's (after synonym folding)."""
+        return term in self._idf
+
     def lemmas(self, text: str) -> list[str]:
         # The lookup table is keyed by lowercase forms ("Supplements" has no entry).
         return _doc_lemmas(self._nlp(text.lower()))

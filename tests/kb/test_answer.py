@@ -166,8 +166,9 @@ def test_answers_are_deterministic(kb):
     assert kb.answer(question) == kb.answer(question)
 
 
-def test_nonsense_is_not_understood(kb):
-    answer = kb.answer("qwzx blorf")
+@pytest.mark.parametrize("text", ["qwzx blorf", "I'm confused", "who won the game last night"])
+def test_a_message_naming_nothing_of_the_article_is_not_understood(kb, text):
+    answer = kb.answer(text)
     assert not answer.covered and not answer.understood
 
 
