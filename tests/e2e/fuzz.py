@@ -264,9 +264,9 @@ def _main() -> None:  # pragma: no cover - a developer's command
     parser.add_argument("--state", action="append", help="only these states")
     parser.add_argument("--misses", choices=("tune", "test"), help="print this half's misses")
     args = parser.parse_args()
-    texts = messages()
+    safety = messages()  # not "texts": that name is the reply-text helper used below
     with tempfile.TemporaryDirectory() as tmp, RasaStack(Path(tmp)).running() as stack:
-        fuzzer = Fuzzer(stack.send, (texts.urgent, texts.crisis))
+        fuzzer = Fuzzer(stack.send, (safety.urgent, safety.crisis))
         fuzzer.discover_buttons()
         replies = load_replies()
         if args.state:
