@@ -17,10 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from actions.kb.build import KNOWLEDGE_DIR
 from actions.kb.passages import Passage
+from actions.labs.datafile import read_yaml
 
 INDEX_PATH = KNOWLEDGE_DIR / "answer_index.yml"
 LINKS_PATH = KNOWLEDGE_DIR / "passage_links.yml"
@@ -83,9 +82,7 @@ class PassageLinks:
 
 
 def _load_yaml(path: Path):
-    """libyaml's safe loader when PyYAML has it: the index is read at every start-up."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    return read_yaml(path, ValueError) or {}
 
 
 def read_links(path: Path = LINKS_PATH, known: set[str] | None = None) -> PassageLinks:

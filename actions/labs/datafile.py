@@ -10,7 +10,9 @@ import yaml
 def read_yaml(path: Path, error: type[Exception]) -> object:
     """The parsed file; a missing or broken file raises ``error`` naming the path."""
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        # libyaml's safe loader when PyYAML has it: these files are read at every start-up.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         raise error(f"{path}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
