@@ -5,9 +5,15 @@ the same on every channel.
 
 - A message is a string of at most :data:`MAX_MESSAGE_CHARS` characters after cleaning
   (:func:`clean_text`: line breaks unified, tabs made spaces, other control characters, NUL and
-  unpaired surrogates removed, Unicode NFC). 2,000 is what the web widget's input allows
-  (``maxlength="2000"``) and what the knowledge-base search accepts; a person's lab values and
-  question fit in a few hundred. A longer message is not read at all: it never reaches NLU,
+  unpaired surrogates removed, runs of combining marks cut to :data:`MAX_MARK_RUN`, Unicode
+  NFC). The raw text is measured first (:func:`over_raw_limit`: code points and UTF-8 bytes)
+  and a message over it is refused without being cleaned: NFC's canonical reordering is
+  quadratic in a run of combining marks (a 64 KiB run took seconds and held the event loop
+  for every patient). Cutting runs to 30 marks, the bound of Unicode's Stream-Safe Text
+  Format (UAX #15), keeps every cleaning step linear; no language needs more.
+  2,000 is what the web widget's input allows (``maxlength="2000"``) and what the
+  knowledge-base search accepts; a person's lab values and question fit in a few hundred. A
+  longer message is not read at all: it never reaches NLU,
   the action server or the tracker, and the person gets :data:`TOO_LONG` (a kind reply with
   the limit and what to send instead). An empty one gets :data:`EMPTY`.
 - A REST request body is one JSON object (UTF-8) of at most :data:`MAX_BODY_BYTES`, with
@@ -24,9 +30,11 @@ the same on every channel.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
+import time
 import unicodedata
 import warnings
 from collections.abc import Awaitable, Callable
@@ -41,6 +49,21 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 MAX_BODY_BYTES = 256 * 1024
+# The raw text may shrink when cleaned ("\r\n", decomposed accents), so the raw bound is
+# looser than the cleaned one; 4 bytes per code point is UTF-8's maximum.
+MAX_RAW_CHARS = 2 * MAX_MESSAGE_CHARS
+MAX_RAW_BYTES = 4 * MAX_RAW_CHARS
+MAX_MARK_RUN = 30
+# Every code point with a non-zero canonical combining class lies in this span (Unicode 15).
+_FIRST_MARK, _LAST_MARK = 0x0300, 0x1E94A
+# engineio's packet limit on socket.io: a message at MAX_MESSAGE_CHARS in any script (4 bytes
+# per code point at most) with its session id and metadata fits; engineio's default is 1 MB.
+SOCKETIO_MAX_BYTES = 12 * 1024
+# Messages per socket.io connection: a burst of RATE_BURST, then RATE_PER_SECOND sustained. A
+# person typing or pressing buttons stays far below; a script flooding one connection is
+# answered once with SLOW_DOWN and its surplus messages are dropped unread.
+RATE_BURST = 20
+RATE_PER_SECOND = 1.0
 # Seconds a client should wait after a 503 (SERVICE_ERROR asks the person for "a minute").
 RETRY_AFTER_S = 60
 
@@ -56,6 +79,11 @@ EMPTY = (
 UNREADABLE = (
     "Sorry, I couldn't read that message. Please type your question, or your lab values "
     "with their units, as plain text."
+)
+
+SLOW_DOWN = (
+    "You're sending messages faster than I can read them, so I skipped some. Please wait a "
+    "few seconds, then send your question or lab values again."
 )
 
 _EXAMPLE = '{"sender": "patient-1", "message": "my B12 is 350 pg/mL"}'
@@ -84,6 +112,20 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+JSON_ONLY_BODY = error_body(
+    "unsupported_media_type",
+    'Send the request as JSON with the header "Content-Type: application/json".',
+)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` (parameters such as charset allowed) or a ``+json`` type. Other
+    types are refused: a web page can send ``text/plain`` cross-origin without asking."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/")
+                                            and media.endswith("+json"))
+
+
 TOO_LARGE_BODY = error_body(
     "too_large",
     f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB. Send one message of at "
@@ -91,22 +133,87 @@ TOO_LARGE_BODY = error_body(
 )
 
 
+def over_raw_limit(text: str) -> bool:
+    """Whether the text, before any cleaning, is longer than any message that is read."""
+    return (len(text) > MAX_RAW_CHARS
+            or len(text.encode("utf-8", "surrogatepass")) > MAX_RAW_BYTES)
+
+
+@functools.cache
+def _long_mark_runs() -> re.Pattern[str]:
+    """Matches the marks past the first MAX_MARK_RUN of a run of non-starters (code points
+    with a non-zero canonical combining class: the ones NFC reorders)."""
+    codes = [c for c in range(_FIRST_MARK, _LAST_MARK + 1) if unicodedata.combining(chr(c))]
+    spans: list[list[int]] = []
+    for code in codes:
+        if spans and spans[-1][1] == code - 1:
+            spans[-1][1] = code
+        else:
+            spans.append([code, code])
+    marks = "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in spans)
+    return re.compile(f"([{marks}]{{{MAX_MARK_RUN}}})[{marks}]+")
+
+
 def clean_text(text: str) -> str:
     """``text`` with line breaks unified to ``\\n``, tabs and form feeds made spaces, other
-    control characters and unpaired surrogates removed, NFC-normalised and stripped."""
+    control characters and unpaired surrogates removed, runs of combining marks cut to
+    MAX_MARK_RUN, NFC-normalised and stripped. Linear in the length of ``text``; still,
+    callers check :func:`over_raw_limit` first and never clean a text over it."""
     text = _NEWLINES.sub("\n", text)
     text = _SPACES.sub(" ", text)
     text = _UNSAFE.sub("", text)
+    text = _long_mark_runs().sub(r"\1", text)
     return unicodedata.normalize("NFC", text).strip()
 
 
+def read_text(text: str) -> str:
+    """The message as it is read: cleaned, unless it is over the raw limit, in which case it
+    is returned as it came, to be refused by :func:`refusal` (it is longer than
+    MAX_MESSAGE_CHARS) without any work on it."""
+    return text if over_raw_limit(text) else clean_text(text)
+
+
 def refusal(text: str) -> str | None:
-    """The reply for a (cleaned) message that is not read: too long or empty; else None."""
+    """The reply for a message (from :func:`read_text`) that is not read: too long or empty;
+    else None."""
     if len(text) > MAX_MESSAGE_CHARS:
         return TOO_LONG
     if not text:
         return EMPTY
     return None
+
+
+class MessageRate:
+    """A token bucket per connection: RATE_BURST messages at once, RATE_PER_SECOND after.
+
+    ``allow`` says whether a message is read; ``tell`` whether the person should now be told
+    (once per run of refused messages, so a flood gets one reply, not one per message)."""
+
+    def __init__(self, burst: int = RATE_BURST, per_second: float = RATE_PER_SECOND,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.per_second, self.clock = burst, per_second, clock
+        self._buckets: dict[str, list[float]] = {}  # key -> [tokens, last time, told]
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        bucket = self._buckets.setdefault(key, [float(self.burst), now, 0.0])
+        bucket[0] = min(self.burst, bucket[0] + (now - bucket[1]) * self.per_second)
+        bucket[1] = now
+        if bucket[0] >= 1:
+            bucket[0] -= 1
+            bucket[2] = 0.0
+            return True
+        return False
+
+    def tell(self, key: str) -> bool:
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket[2]:
+            return False
+        bucket[2] = 1.0
+        return True
+
+    def forget(self, key: str) -> None:
+        self._buckets.pop(key, None)
 
 
 def check_sender(value: Any, field: str = "sender") -> str:
@@ -122,11 +229,11 @@ def check_sender(value: Any, field: str = "sender") -> str:
 
 
 def check_message(value: Any) -> str:
-    """The message text, cleaned (:func:`clean_text`); its length is checked by ``refusal``."""
+    """The message text as read (:func:`read_text`); its length is checked by ``refusal``."""
     if not isinstance(value, str):
         raise BadRequest("invalid_message", '"message" must be a string: the text the person '
                          "typed.")
-    return clean_text(value)
+    return read_text(value)
 
 
 def check_metadata(value: Any) -> dict[str, Any] | None:
@@ -261,8 +368,10 @@ def guarded(
     one gets its kind reply instead of a turn; a failed turn gets SERVICE_ERROR and one log
     line with the exception's type. The wrapper never raises an ``Exception``."""
 
+    _long_mark_runs()  # built once per process, before the first message
+
     async def handle(message: Any) -> None:
-        text = clean_text(message.text) if isinstance(message.text, str) else ""
+        text = read_text(message.text) if isinstance(message.text, str) else ""
         reply = refusal(text)
         if reply is not None:
             await say(message, reply, channel)

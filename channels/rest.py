@@ -9,6 +9,9 @@ and why (rules and texts in :mod:`channels.limits`):
   a larger declared ``Content-Length`` is answered 413 before anything is read, and a chunked
   body is cut off at the limit. Sanic would otherwise buffer up to its REQUEST_MAX_SIZE
   (100 MB unless ``SANIC_REQUEST_MAX_SIZE`` says otherwise) before any check.
+- A request whose ``Content-Type`` is not ``application/json`` is answered 415 before its
+  body is read: ``text/plain`` and form posts are what any web page may send cross-origin
+  without a preflight, so a page a developer visits could write into their local bot.
 - A body that is not a UTF-8 JSON object, a missing or malformed ``sender`` (Rasa would put
   the message into one shared "default" conversation) or a ``message`` that is not a string is
   answered 400 with ``{"error": {"code", "message"}}``; Rasa answers 500 with a traceback in the
@@ -42,6 +45,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.limits import (
+    JSON_ONLY_BODY,
     MAX_BODY_BYTES,
     RETRY_AFTER_S,
     TOO_LARGE_BODY,
@@ -49,6 +53,7 @@ from channels.limits import (
     failed_turn_replies,
     guarded,
     install_log_privacy,
+    is_json_media_type,
     log_failed_turn,
     read_rest_request,
     refusal,
@@ -104,6 +109,11 @@ class RestInput(StockRestInput):
 
         @webhook.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> Any:
+            if not is_json_media_type(request.headers.get("content-type")):
+                logger.info("rest: request refused (unsupported_media_type)")
+                if request.stream is not None:
+                    request.stream.keep_alive = False  # the unread body ends the connection
+                return response.json(JSON_ONLY_BODY, status=415)
             try:
                 turn = read_rest_request(await read_body(request))
             except BodyTooLarge:

@@ -12,7 +12,9 @@ string, a session id that is not 1-128 printable characters or metadata that is 
 object gets a kind "couldn't read that" message; an over-long or empty one gets its kind
 reply and never reaches NLU or the tracker; a failed turn gets SERVICE_ERROR and one log line
 with the exception's type (the stock handler's exception, text included, would be logged by
-python-socketio). engineio refuses packets over ``MAX_BODY_BYTES`` (its default is 1 MB).
+python-socketio). engineio refuses packets over ``SOCKETIO_MAX_BYTES`` (12 KiB; its default
+is 1 MB), and each connection may send RATE_BURST messages at once and RATE_PER_SECOND after
+(:class:`channels.limits.MessageRate`); the surplus is dropped, with one SLOW_DOWN reply.
 Custom payloads still travel as Rasa's SocketIOOutput sends them (``{"data": ...}``).
 
 Session ids are not taken on trust. Rasa stores conversations by sender id alone, so a
@@ -49,9 +51,11 @@ from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint
 
 from channels.limits import (
-    MAX_BODY_BYTES,
+    SLOW_DOWN,
+    SOCKETIO_MAX_BYTES,
     UNREADABLE,
     BadRequest,
+    MessageRate,
     check_message,
     check_metadata,
     check_sender,
@@ -128,8 +132,9 @@ class SocketIOInput(StockSocketIOInput):
         sio = self.sio
         # engineio reads this attribute on every request; [] would mean "no checks".
         sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
-        sio.eio.max_http_buffer_size = MAX_BODY_BYTES
+        sio.eio.max_http_buffer_size = SOCKETIO_MAX_BYTES
         handle = guarded(on_new_message, "socketio")
+        rate = MessageRate()
         sessions: dict[str, str] = {}  # socket id -> the session confirmed for it
 
         # Registering an event again replaces Rasa's handler for it.
@@ -148,10 +153,16 @@ class SocketIOInput(StockSocketIOInput):
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: str) -> None:
             sessions.pop(sid, None)
+            rate.forget(sid)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: str, data: Any) -> None:
             output = SocketIOOutput(sio, self.bot_message_evt)
+            if not rate.allow(sid):
+                if rate.tell(sid):
+                    logger.info("socketio: messages over the rate limit were dropped")
+                    await output.send_text_message(sid, SLOW_DOWN)
+                return
             try:
                 if not isinstance(data, dict):
                     raise BadRequest("invalid_message", "not an object")

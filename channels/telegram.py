@@ -9,8 +9,11 @@ TELEGRAM_VERIFY             the bot's username; when set, updates are refused un
                             belongs to that bot (checked once with getMe)
 TELEGRAM_WEBHOOK_URL        the public HTTPS URL of ``/webhooks/telegram/webhook``; when set,
                             setWebhook is called once the server has started
-TELEGRAM_WEBHOOK_SECRET     sent to setWebhook as ``secret_token``; every update must then carry
-                            it in X-Telegram-Bot-Api-Secret-Token (recommended)
+TELEGRAM_WEBHOOK_SECRET     required (1-256 characters A-Z a-z 0-9 _ -): sent to setWebhook as
+                            ``secret_token``; every update must carry it in
+                            X-Telegram-Bot-Api-Secret-Token. Unset or malformed: the channel is
+                            off (an ERROR in the log), since anyone who finds the webhook URL
+                            could otherwise post updates in any chat id's name
 TELEGRAM_API_BASE_URL       the Bot API server, default https://api.telegram.org (a self-hosted
                             telegram-bot-api server, or a fake one in tests)
 ==========================  ===============================================================
@@ -61,6 +64,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 MESSAGE_LIMIT = 4096  # characters per sendMessage text (Bot API)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# What the Bot API accepts as setWebhook's secret_token.
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 # "/start", "/start@b12_bot" or a deep link "/start payload": someone opened the bot.
 _START = re.compile(r"^/start(@\w+)?(\s.*)?$", re.DOTALL)
@@ -103,6 +108,13 @@ class TelegramInput(StockTelegramInput):
         except ValidationError:
             return _off("TELEGRAM_ACCESS_TOKEN is not a bot token (<bot id>:<secret>)",
                         logging.ERROR)
+        secret = setting(credentials, "webhook_secret", "TELEGRAM_WEBHOOK_SECRET")
+        if not secret:
+            return _off("TELEGRAM_WEBHOOK_SECRET is not set (updates could not be told from "
+                        "forged ones)", logging.ERROR)
+        if not _SECRET_TOKEN.fullmatch(secret):
+            return _off("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters A-Z a-z 0-9 _ -",
+                        logging.ERROR)
         return cls(
             token,
             setting(credentials, "verify", "TELEGRAM_VERIFY"),
@@ -110,7 +122,7 @@ class TelegramInput(StockTelegramInput):
             debug_mode=False,
             api_base_url=setting(credentials, "api_base_url", "TELEGRAM_API_BASE_URL",
                                  DEFAULT_API_BASE_URL),
-            webhook_secret=setting(credentials, "webhook_secret", "TELEGRAM_WEBHOOK_SECRET"),
+            webhook_secret=secret,
         )
 
     def __init__(
@@ -157,7 +169,7 @@ class TelegramInput(StockTelegramInput):
 
     def _is_from_telegram(self, request: Request) -> bool:
         if not self.webhook_secret:
-            return True
+            return False  # fail closed: from_credentials never builds a channel without one
         return hmac.compare_digest(request.headers.get(SECRET_HEADER, "").encode("utf-8"),
                                    self.webhook_secret.encode("utf-8"))
 

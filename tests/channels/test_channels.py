@@ -50,8 +50,20 @@ def test_telegram_is_off_with_a_malformed_token(monkeypatch, caplog):
     assert "TELEGRAM_ACCESS_TOKEN is not a bot token" in caplog.text
 
 
+@pytest.mark.parametrize("secret", [None, "", "has spaces", "x" * 257, "semi;colon"])
+def test_telegram_refuses_to_start_without_a_valid_webhook_secret(monkeypatch, caplog, secret):
+    monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", "123456:abc-DEF")
+    if secret is not None:
+        monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", secret)
+    with caplog.at_level(logging.ERROR, logger="channels"):
+        channel = TelegramInput.from_credentials(None)
+    assert isinstance(channel, DisabledChannel)
+    assert "Telegram channel off: TELEGRAM_WEBHOOK_SECRET" in caplog.text
+
+
 def test_telegram_reads_its_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", "123456:abc-DEF")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret_-X")
     monkeypatch.setenv("TELEGRAM_VERIFY", "b12_bot")
     monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/webhooks/telegram/webhook")
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:8081/")
@@ -59,6 +71,7 @@ def test_telegram_reads_its_settings_from_the_environment(monkeypatch):
     assert isinstance(channel, TelegramInput)
     assert (channel.access_token, channel.verify) == ("123456:abc-DEF", "b12_bot")
     assert channel.webhook_url == "https://bot.example.org/webhooks/telegram/webhook"
+    assert channel.webhook_secret == "s3cret_-X"
     bot = channel.get_output_channel()
     assert isinstance(bot, TelegramOutput)
     assert bot.server.api_url("123456:abc-DEF", "getMe") == (
@@ -67,6 +80,7 @@ def test_telegram_reads_its_settings_from_the_environment(monkeypatch):
 
 def test_telegram_defaults_to_the_official_bot_api(monkeypatch):
     monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", "123456:abc-DEF")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "s3cret")
     bot = TelegramInput.from_credentials(None).get_output_channel()
     assert bot.server.api_url("t", "getMe") == "https://api.telegram.org/bott/getMe"
 

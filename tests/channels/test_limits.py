@@ -285,9 +285,134 @@ async def test_rest_answers_a_failed_turn_with_503_and_logs_its_type_only(caplog
 async def test_rest_refuses_a_body_over_the_limit_with_413():
     async with rest_server(answering) as url, aiohttp.ClientSession() as client:
         body = b'{"sender": "p1", "message": "' + b"a" * MAX_BODY_BYTES + b'"}'
-        async with client.post(url, data=body) as reply:
+        json_type = {"Content-Type": "application/json"}
+        async with client.post(url, data=body, headers=json_type) as reply:
             assert reply.status == 413
             assert (await reply.json())["error"]["code"] == "too_large"
-        async with client.post(url, data=b"{}", headers={"Content-Type": "text/plain"}) as reply:
+        async with client.post(url, data=b"{}", headers=json_type) as reply:
             assert reply.status == 400
             assert (await reply.json())["error"]["code"] == "sender_missing"
+
+
+# ---------------------------------------------------------------- worst-case input
+
+# The steps a message passes before its length is checked, each fed a 256 KiB worst case:
+# a run of combining marks in reverse canonical order (NFC's reordering is quadratic in a
+# run: 64 KiB took about 7 s before runs were cut and the raw length checked first).
+WORST_CASE_STEPS = """
+import json, sys, time, unicodedata
+from channels.limits import (MAX_BODY_BYTES, check_metadata, clean_text, read_rest_request,
+                             read_text, refusal)
+
+marks = sorted((chr(c) for c in range(0x300, 0x370) if unicodedata.combining(chr(c))),
+               key=lambda m: -unicodedata.combining(m))
+size = MAX_BODY_BYTES // 2  # characters of two UTF-8 bytes each: 256 KiB
+worst = "a" + "".join(marks[i % len(marks)] for i in range(size))
+interleaved = "".join(("a" + "".join(marks[:40]))[i % 41] for i in range(size))
+plain = "a" * size
+steps = {
+    "clean_text": clean_text,
+    "read_text": lambda t: refusal(read_text(t)),
+    "read_rest_request": lambda t: read_rest_request(json.dumps(
+        {"sender": "p1", "message": t}, ensure_ascii=False).encode()),
+    "check_metadata": lambda t: check_metadata(json.dumps({"note": t})),
+}
+clean_text("warm up")
+result = {}
+for name, step in steps.items():
+    timings = {}
+    for label, text in (("plain", plain), ("worst", worst), ("interleaved", interleaved)):
+        start = time.perf_counter()
+        step(text)
+        timings[label] = time.perf_counter() - start
+    result[name] = timings
+print(json.dumps(result))
+"""
+
+
+def test_no_step_before_the_length_check_grows_faster_than_linearly(project_root):
+    import json
+    import subprocess
+    import sys
+
+    # A subprocess, so that a quadratic step fails on the timeout instead of hanging the run.
+    done = subprocess.run([sys.executable, "-c", WORST_CASE_STEPS], cwd=project_root,
+                          capture_output=True, text=True, timeout=120, check=True)
+    timings = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, times in timings.items():
+        for label in ("worst", "interleaved"):
+            # Linear steps take about as long on either text; 100 ms of slack for a busy CI.
+            assert times[label] <= 10 * times["plain"] + 0.1, (name, label, times)
+
+
+def test_the_raw_length_is_checked_before_any_cleaning():
+    from channels.limits import MAX_RAW_BYTES, MAX_RAW_CHARS, over_raw_limit, read_text
+
+    assert not over_raw_limit("x" * MAX_RAW_CHARS)
+    assert over_raw_limit("x" * (MAX_RAW_CHARS + 1))
+    assert MAX_RAW_BYTES == 4 * MAX_RAW_CHARS and MAX_RAW_CHARS >= MAX_MESSAGE_CHARS
+    over = "e\u0301" * MAX_RAW_CHARS
+    assert read_text(over) is over  # returned untouched, then refused as too long
+    assert refusal(read_text(over)) == TOO_LONG
+    # Under the raw limit a message that shrinks when cleaned is still read.
+    shrinking = "line\r\n" * (MAX_MESSAGE_CHARS // 5)
+    assert len(shrinking) > MAX_MESSAGE_CHARS and refusal(read_text(shrinking)) is None
+
+
+def test_runs_of_combining_marks_are_cut_to_the_stream_safe_bound():
+    import sys
+    import unicodedata
+
+    from channels.limits import _FIRST_MARK, _LAST_MARK, MAX_MARK_RUN
+
+    zalgo = "b" + "\u0301\u0316" * 100 + "12"
+    cleaned = clean_text(zalgo)
+    assert cleaned.startswith("b") and cleaned.endswith("12")
+    assert len(cleaned) == 1 + MAX_MARK_RUN + 2
+    # Real text keeps its marks: Vietnamese, Hindi and Hebrew with points.
+    for text in ("Vitamin B12 cu\u0309a to\u0302i", "विटामिन बी12", "וִיטָמִין"):
+        assert clean_text(text) == unicodedata.normalize("NFC", text)
+    # Every code point NFC reorders lies in the span the pattern is built from.
+    marks = [c for c in range(sys.maxunicode + 1)
+             if not 0xD800 <= c <= 0xDFFF and unicodedata.combining(chr(c))]
+    assert (min(marks), max(marks)) == (_FIRST_MARK, _LAST_MARK)
+
+
+def test_a_connection_over_its_message_rate_is_told_once_then_allowed_again():
+    from channels.limits import MessageRate
+
+    now = [0.0]
+    rate = MessageRate(burst=3, per_second=1.0, clock=lambda: now[0])
+    assert [rate.allow("a") for _ in range(5)] == [True, True, True, False, False]
+    assert rate.tell("a") and not rate.tell("a")  # one reply per run of refused messages
+    assert rate.allow("b")  # each connection has its own bucket
+    now[0] = 1.0
+    assert rate.allow("a") and not rate.allow("a")
+    assert not rate.allow("a") and rate.tell("a")  # a new run of refusals: told again
+    now[0] = 100.0
+    assert [rate.allow("a") for _ in range(4)] == [True, True, True, False]  # burst, not more
+    rate.forget("a")
+    assert rate.allow("a")
+
+
+@pytest.mark.parametrize(("content_type", "status"), [
+    ("application/json", 200), ("application/json; charset=utf-8", 200),
+    ("Application/JSON", 200), ("application/vnd.api+json", 200),
+    ("text/plain", 415), ("application/x-www-form-urlencoded", 415),
+    ("multipart/form-data; boundary=x", 415), ("", 415),
+])
+async def test_rest_requires_a_json_content_type(content_type, status):
+    from channels.limits import JSON_ONLY_BODY
+
+    body = b'{"sender": "p1", "message": "hi"}'
+    async with rest_server(answering) as url, aiohttp.ClientSession() as client:
+        headers = {"Content-Type": content_type} if content_type else {}
+        if not content_type:
+            # aiohttp would add application/octet-stream to bytes; send none at all.
+            headers = {"Content-Type": ""}
+        async with client.post(url, data=body, headers=headers) as reply:
+            assert reply.status == status
+            if status == 415:
+                assert await reply.json() == JSON_ONLY_BODY
+            else:
+                assert await reply.json() == [{"recipient_id": "p1", "text": "echo hi"}]

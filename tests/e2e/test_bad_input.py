@@ -9,6 +9,7 @@ the user sent echoed back as markup. The rules are in channels/limits.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import socket
@@ -411,6 +412,88 @@ async def test_socketio_session_ids_cannot_name_other_conversations(stack):
         await asyncio.sleep(0.2)
     assert events_of(stack, own)
     assert len(events_of(stack, victim)) == before
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_request_that_is_not_json_is_refused_before_it_is_read(stack, content_type):
+    # What any web page may send cross-origin without a preflight.
+    sender = f"not-json-{content_type.split('/')[1][:6]}"
+    status, _, raw = post(stack, json.dumps({"sender": sender, "message": "hi"}).encode(),
+                          headers={"Content-Type": content_type})
+    assert_refused(status, raw, "unsupported_media_type", expected_status=415)
+    assert_not_processed(stack, sender)
+
+
+async def socketio_session(stack: RasaStack):
+    """A polling socket.io client with a confirmed session: (client, session, replies)."""
+    import socketio
+
+    session = uuid.uuid4().hex
+    client = socketio.AsyncClient(reconnection=False)
+    replies: asyncio.Queue = asyncio.Queue()
+    confirmed: asyncio.Queue = asyncio.Queue()
+    client.on("bot_uttered", replies.put_nowait)
+    client.on("session_confirm", confirmed.put_nowait)
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
+                         wait_timeout=10)
+    await client.emit("session_request", {"session_id": session})
+    assert await asyncio.wait_for(confirmed.get(), 10) == session
+    return client, session, replies
+
+
+async def drain(replies: asyncio.Queue, quiet_s: float) -> list[str]:
+    """The replies that arrive until none has come for ``quiet_s`` seconds (bounded)."""
+    texts_seen: list[str] = []
+    for _ in range(200):
+        try:
+            texts_seen.append((await asyncio.wait_for(replies.get(), quiet_s))["text"])
+        except asyncio.TimeoutError:
+            break
+    return texts_seen
+
+
+async def test_socketio_refuses_a_packet_over_a_few_kib_unread(stack):
+    from channels.limits import SOCKETIO_MAX_BYTES
+
+    client, session, replies = await socketio_session(stack)
+    try:
+        # 16 KiB of combining marks: the old 256 KiB limit let it through to be cleaned.
+        text = "\u0301" * (SOCKETIO_MAX_BYTES // 2 + 2048)
+        # The server may drop the connection while the client sends.
+        with contextlib.suppress(Exception):
+            await client.emit("user_uttered", {"session_id": session, "message": text})
+        assert await drain(replies, 3.0) == []  # not read, so not even TOO_LONG
+        assert_not_processed(stack, session)
+    finally:
+        await client.eio.disconnect(abort=True)
+    # Other connections are served as before.
+    client, session, replies = await socketio_session(stack)
+    try:
+        await client.emit("user_uttered", {"session_id": session, "message": " "})
+        assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
+    finally:
+        await client.eio.disconnect(abort=True)
+
+
+async def test_socketio_a_flood_on_one_connection_is_told_once_and_dropped(stack):
+    from channels.limits import RATE_BURST, SLOW_DOWN
+
+    client, session, replies = await socketio_session(stack)
+    try:
+        # Empty messages: each one read gets EMPTY. In batches, as engineio decodes at most
+        # 16 packets from one long-polling POST.
+        for sent in range(RATE_BURST + 15):
+            await client.emit("user_uttered", {"session_id": session, "message": " "})
+            if sent % 8 == 7:
+                await asyncio.sleep(0.05)
+        seen = await drain(replies, 3.0)
+        assert seen.count(SLOW_DOWN) == 1, seen
+        assert RATE_BURST <= seen.count(EMPTY) <= RATE_BURST + 5, seen
+        await asyncio.sleep(2.5)  # the bucket refills: the connection is read again
+        await client.emit("user_uttered", {"session_id": session, "message": " "})
+        assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
+    finally:
+        await client.eio.disconnect(abort=True)
 
 
 # ---------------------------------------------------------------- afterwards
