@@ -95,7 +95,9 @@ WORKDIR /app
 # store used when TRACKER_STORE_URL is unset (a single container without PostgreSQL).
 COPY --from=python-deps /app/.venv /app/.venv
 COPY --from=build /src /app
-RUN chown app:app /app/var
+# var/ is 0700 (conversations are health data); the launcher also sets umask 077, so the
+# tracker database and its -wal/-shm are created 0600 (rasa_server/stores.py).
+RUN chown app:app /app/var && chmod 700 /app/var
 USER 10001:10001
 EXPOSE 5005 5055
 # The Rasa server (the launcher around `rasa run`); its HTTP API stays off.

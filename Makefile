@@ -60,12 +60,10 @@ web/node_modules: web/package.json web/package-lock.json
 	touch $@
 
 run: knowledge/kb.json train web/node_modules ## Start the action server, the Rasa server (:5005) and the web chat demo (:8080)
-	mkdir -p var
-	scripts/serve.sh run $(MODEL)
+	umask 077 && mkdir -p var && chmod 700 var && scripts/serve.sh run $(MODEL)
 
 shell: knowledge/kb.json train ## Chat in the terminal (rasa shell), action server included
-	mkdir -p var
-	scripts/serve.sh shell $(MODEL)
+	umask 077 && mkdir -p var && chmod 700 var && scripts/serve.sh shell $(MODEL)
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check .

@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     apply_defaults(argv, env)
+    # Conversations hold health data: every file this process creates (the SQLite tracker
+    # and its -wal/-shm, logs) is its user's alone, whatever umask it was started with.
+    os.umask(0o077)
     if str(PROJECT_ROOT) not in sys.path:
         # endpoints.yml names rasa_server.stores; without this Rasa would fall
         # back to an in-memory tracker store and lose conversations on restart.

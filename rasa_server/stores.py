@@ -148,6 +148,8 @@ class EnvTrackerStore(SQLTrackerStore):
 
     def __init__(self, domain=None, host=None, event_broker=None, db="var/tracker.db", **kwargs):
         settings = tracker_store_settings(default_db=db)
+        if settings["dialect"].startswith("sqlite"):
+            owner_only_database(settings["db"])
         for key in ("dialect", "port", "username", "password", "query", "login_db"):
             kwargs.pop(key, None)
         super().__init__(domain=domain, event_broker=event_broker, **settings, **kwargs)
@@ -298,6 +300,33 @@ def _driver_sql(engine, table) -> dict[str, str]:
         "insert": f"INSERT INTO {name} ({', '.join(_COLUMNS)}) VALUES ",
         "values": "(" + ", ".join([mark] * len(_COLUMNS)) + ")",
     }
+
+
+def owner_only_database(db: str) -> None:
+    """The SQLite file, its folder and its -wal/-shm readable by this user only.
+
+    The folder is created 0700 and an existing one tightened; the database is created 0600
+    before SQLite opens it (SQLite gives the -wal and -shm files the database's mode), and
+    files left 0644 by an older version are tightened. A folder or file this user does not
+    own (a mounted volume) is left as it is, with a warning."""
+    if not db or db == ":memory:":
+        return
+    path = os.path.abspath(db)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        logger.warning("tracker store: could not create %s (%s)", path, type(exc).__name__)
+    for target, mode in ((folder, 0o700), (path, 0o600), (f"{path}-wal", 0o600),
+                         (f"{path}-shm", 0o600)):
+        try:
+            if os.path.exists(target) and os.stat(target).st_mode & 0o777 != mode:
+                os.chmod(target, mode)
+        except OSError as exc:
+            logger.warning("tracker store: %s stays mode %o (%s)", target,
+                           os.stat(target).st_mode & 0o777, type(exc).__name__)
 
 
 def _sqlite_wal(dbapi_connection, _record) -> None:

@@ -12,6 +12,9 @@
 # (once its ports are known to be free); shell appends to shell-actions.log and
 # shell.log (rasa shell's log lines, which also show in the terminal).
 set -euo pipefail
+# Conversations and logs hold health data: what this script's processes create is the
+# user's alone (the tracker store also creates its database 0600 in a 0700 folder).
+umask 077
 mode=${1:?run or shell}
 model=${2:?model path}
 case "$mode" in

@@ -72,6 +72,7 @@ class RasaStack:
         credentials: Path = PROJECT_ROOT / "credentials.yml",
         rasa_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        db: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.credentials = credentials
@@ -81,7 +82,7 @@ class RasaStack:
         # The project's own endpoints.yml, configured the way an operator would:
         # by environment variables (README, "Deploying").
         self.endpoints = PROJECT_ROOT / "endpoints.yml"
-        self.db = workdir / "tracker.db"
+        self.db = db or workdir / "tracker.db"
         self.token = secrets.token_urlsafe(24)
         self.env = {
             **os.environ,

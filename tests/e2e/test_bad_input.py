@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
 import socket
 import sqlite3
+import stat
 import time
 import uuid
 
@@ -43,7 +45,16 @@ UNSAFE_MARKERS = ("Traceback", "Exception", "Error running graph", "<script", "o
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """This module's stack, with a lab check under way before any bad input arrives."""
-    with RasaStack(tmp_path_factory.mktemp("bad-input")).running() as stack:
+    workdir = tmp_path_factory.mktemp("bad-input")
+    with contextlib.ExitStack() as started:
+        # Started under a permissive umask, as from a default login shell: the tracker's
+        # folder and files must be made owner-only by the server itself.
+        previous = os.umask(0o022)
+        try:
+            stack = started.enter_context(
+                RasaStack(workdir, db=workdir / "var" / "tracker.db").running())
+        finally:
+            os.umask(previous)
         stack.send(PATIENT, "can you check my results")
         reply = texts(stack.send(PATIENT, "my b12 is 187 pmol/L and homocysteine 23.7 umol/L"))
         assert "MMA" in "\n".join(reply), reply  # both values taken, the form goes on
@@ -494,6 +505,18 @@ async def test_socketio_a_flood_on_one_connection_is_told_once_and_dropped(stack
         assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
     finally:
         await client.eio.disconnect(abort=True)
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_the_conversations_on_disk_are_the_owners_alone(stack):
+    # After real turns: the database, its write-ahead log and shared memory, and the folder.
+    files = [stack.db, stack.db.with_name("tracker.db-wal"), stack.db.with_name("tracker.db-shm")]
+    assert all(f.exists() for f in files), [f.name for f in files if not f.exists()]
+    modes = {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files}
+    assert modes == dict.fromkeys(modes, "0o600"), modes
+    assert oct(stat.S_IMODE(stack.db.parent.stat().st_mode)) == "0o700"
 
 
 # ---------------------------------------------------------------- afterwards

@@ -63,3 +63,31 @@ async def test_tracker_store_errors_fail_the_turn_instead_of_a_fresh_conversatio
     assert "187" not in str(caught.value)
     with pytest.raises(resilience.TrackerStoreUnavailable):
         await store.save(None)
+
+
+def test_an_sqlite_tracker_is_made_owner_only(tmp_path):
+    import os
+    import stat
+
+    from rasa_server.stores import owner_only_database
+
+    def mode(path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    previous = os.umask(0o022)
+    try:
+        # New: the folder and the database are created owner-only.
+        fresh = tmp_path / "new" / "var" / "tracker.db"
+        owner_only_database(str(fresh))
+        assert (mode(fresh.parent), mode(fresh)) == (0o700, 0o600)
+        # Left world-readable by an older version: tightened, -wal and -shm included.
+        old = tmp_path / "old"
+        old.mkdir(mode=0o755)
+        files = [old / "tracker.db", old / "tracker.db-wal", old / "tracker.db-shm"]
+        for f in files:
+            f.write_bytes(b"")
+            f.chmod(0o644)
+        owner_only_database(str(files[0]))
+        assert mode(old) == 0o700 and {mode(f) for f in files} == {0o600}
+    finally:
+        os.umask(previous)
