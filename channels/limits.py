@@ -64,6 +64,10 @@ SOCKETIO_MAX_BYTES = 12 * 1024
 # answered once with SLOW_DOWN and its surplus messages are dropped unread.
 RATE_BURST = 20
 RATE_PER_SECOND = 1.0
+# Seconds an idle keep-alive connection (or one that never sends a byte) stays open: Sanic's
+# default. Rasa 3.6 sets 120 whatever the environment says, so a client could hold a
+# connection two minutes per socket without a request.
+KEEP_ALIVE_TIMEOUT_S = 5
 # Seconds a client should wait after a 503 (SERVICE_ERROR asks the person for "a minute").
 RETRY_AFTER_S = 60
 
@@ -181,6 +185,13 @@ def refusal(text: str) -> str | None:
     if not text:
         return EMPTY
     return None
+
+
+def bound_idle_connections(app: Any, _loop: Any = None) -> None:
+    """A Sanic ``before_server_start`` listener: idle connections closed after
+    KEEP_ALIVE_TIMEOUT_S (a lower value an operator set is kept)."""
+    if app.config.KEEP_ALIVE_TIMEOUT > KEEP_ALIVE_TIMEOUT_S:
+        app.config.KEEP_ALIVE_TIMEOUT = KEEP_ALIVE_TIMEOUT_S
 
 
 class MessageRate:

@@ -50,6 +50,8 @@ from channels.limits import (
     RETRY_AFTER_S,
     TOO_LARGE_BODY,
     BadRequest,
+    bound_idle_connections,
+    error_body,
     failed_turn_replies,
     guarded,
     install_log_privacy,
@@ -61,6 +63,11 @@ from channels.limits import (
 from rasa_server.readiness import readiness
 
 logger = logging.getLogger(__name__)
+# A streaming route's body is read by the handler, outside Sanic's REQUEST_TIMEOUT: a client
+# that trickles it in must still finish within this many seconds.
+BODY_TIMEOUT_S = 15
+SLOW_BODY = error_body("body_timeout", f"The request body did not arrive within "
+                       f"{BODY_TIMEOUT_S} seconds.")
 
 
 class BodyTooLarge(Exception):
@@ -95,6 +102,7 @@ class RestInput(StockRestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         install_log_privacy()
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+        webhook.listener("before_server_start")(bound_idle_connections)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -115,7 +123,13 @@ class RestInput(StockRestInput):
                     request.stream.keep_alive = False  # the unread body ends the connection
                 return response.json(JSON_ONLY_BODY, status=415)
             try:
-                turn = read_rest_request(await read_body(request))
+                turn = read_rest_request(
+                    await asyncio.wait_for(read_body(request), BODY_TIMEOUT_S))
+            except asyncio.TimeoutError:
+                logger.info("rest: request refused (body_timeout)")
+                if request.stream is not None:
+                    request.stream.keep_alive = False
+                return response.json(SLOW_BODY, status=408)
             except BodyTooLarge:
                 logger.info("rest: request refused (too_large)")
                 if request.stream is not None:

@@ -19,6 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ACTION_SERVER_URL = "http://127.0.0.1:5055/webhook"
 SERVING_COMMANDS = {"run", "shell", "interactive"}
 REQUEST_MAX_BYTES = 1024 * 1024
+REQUEST_TIMEOUT_S = 15
+WEBSOCKET_MAX_BYTES = 16 * 1024
 TF_THREAD_VARIABLES = ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS")
 
 
@@ -61,6 +63,12 @@ def apply_defaults(argv: list[str], env) -> None:
         # Sanic's default (100 MB) applies to socket.io long-polling too; model uploads
         # through the HTTP API need more, so only without it.
         env.setdefault("SANIC_REQUEST_MAX_SIZE", str(REQUEST_MAX_BYTES))
+    # Slow clients: a request (line, headers and a body Sanic reads) must arrive within
+    # REQUEST_TIMEOUT_S (Sanic's default is 60 s per connection); a websocket frame may not
+    # exceed a socket.io message's limit (engineio checks only after Sanic buffered up to
+    # 1 MB). The REST body, read by the channel, has its own deadline (channels/rest.py).
+    env.setdefault("SANIC_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT_S))
+    env.setdefault("SANIC_WEBSOCKET_MAX_SIZE", str(WEBSOCKET_MAX_BYTES))
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # DIET's per-message graph is tiny: one TensorFlow thread spends less CPU than
     # a pool handing work between threads (about 5% of the server's CPU per message

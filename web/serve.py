@@ -3,16 +3,22 @@
 Serves the files of web/ (HTML, JS, CSS, images; never node_modules, package files or
 this script), `/vendor/socket.io.min.js` from web/node_modules (`npm ci --prefix web`),
 and `/config.js`, the demo page's widget configuration, built from `--socket-url`.
-Every response carries nosniff and a Content-Security-Policy whose connect-src allows
-this server and the Rasa socket URL only.
+Every response, error pages included, carries the same security headers (nosniff, a
+Content-Security-Policy whose connect-src allows this server and the Rasa socket URL only,
+frame-ancestors 'none', a Permissions-Policy that turns off what the widget never uses).
+A connection gets CONNECTION_DEADLINE_S in all and SOCKET_TIMEOUT_S per read: a slow or
+silent client cannot hold one of the server's threads for longer.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import mimetypes
+import socket
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +34,11 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
+SOCKET_TIMEOUT_S = 10
+CONNECTION_DEADLINE_S = 30
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer",
+    "microphone", "midi", "payment", "usb", "interest-cohort"))
 # What the demo page passes to the widget (window.B12ChatConfig), besides socketUrl.
 DEMO_CONFIG = {
     "title": "B12 results helper",
@@ -72,8 +83,13 @@ def resolve(path: str) -> Path | None:
     relative = unquote(urlsplit(path).path).lstrip("/") or "index.html"
     if relative.endswith("/"):
         relative += "index.html"
-    candidate = (WEB_ROOT / relative).resolve()
-    if not candidate.is_relative_to(WEB_ROOT) or not candidate.is_file():
+    if "\x00" in relative:
+        return None
+    try:
+        candidate = (WEB_ROOT / relative).resolve()
+        if not candidate.is_relative_to(WEB_ROOT) or not candidate.is_file():
+            return None
+    except (OSError, ValueError):  # a name too long for the file system, and the like
         return None
     parts = candidate.relative_to(WEB_ROOT).parts
     if any(p in PRIVATE_PARTS or p.startswith(".") for p in parts):
@@ -88,6 +104,38 @@ def make_handler(socket_url: str, quiet: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "b12-widget"
         sys_version = ""
+        timeout = SOCKET_TIMEOUT_S  # per read and write (StreamRequestHandler.setup)
+        # Answer with a status line and headers even when the request line is malformed
+        # (the default, HTTP/0.9, means a bare body: error pages without any header).
+        default_request_version = "HTTP/1.0"
+
+        def setup(self) -> None:
+            super().setup()
+            # One request per connection (HTTP/1.0); a client that trickles its request in
+            # byte by byte is cut off at the deadline, whatever the per-read timeout.
+            self._deadline = threading.Timer(CONNECTION_DEADLINE_S, self._cut_off)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+        def _cut_off(self) -> None:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+        def finish(self) -> None:
+            self._deadline.cancel()
+            with contextlib.suppress(OSError):  # the client went away, or was cut off
+                super().finish()
+
+        def send_error(self, code: int, message: str | None = None,
+                       explain: str | None = None) -> None:
+            """The built-in error pages (400, 414, 501...) with the same headers as any page."""
+            self.close_connection = True
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:
+                phrase = "Error"
+            head = getattr(self, "command", None) == "HEAD" or code < 200 or code in (204, 304)
+            self._send(code, "text/plain; charset=utf-8", f"{code} {phrase}\n".encode(), head)
 
         def do_GET(self) -> None:
             self._serve(head=False)
@@ -115,14 +163,19 @@ def make_handler(socket_url: str, quiet: bool) -> type[BaseHTTPRequestHandler]:
                         mimetypes.guess_type(file.name)[0] or "application/octet-stream")
                     self._send(HTTPStatus.OK, content_type, file.read_bytes(), head)
 
-        def _send(self, status: HTTPStatus, content_type: str, body: bytes, head: bool) -> None:
+        def _send(self, status: int, content_type: str, body: bytes, head: bool) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Content-Type-Options", "nosniff")
             self.send_header("Content-Security-Policy", csp)
             self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Permissions-Policy", PERMISSIONS_POLICY)
+            self.send_header("X-Frame-Options", "DENY")
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cache-Control", "no-cache")
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if not head:
                 self.wfile.write(body)

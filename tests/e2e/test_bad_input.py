@@ -16,6 +16,7 @@ import os
 import socket
 import sqlite3
 import stat
+import threading
 import time
 import uuid
 
@@ -505,6 +506,67 @@ async def test_socketio_a_flood_on_one_connection_is_told_once_and_dropped(stack
         assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
     finally:
         await client.eio.disconnect(abort=True)
+
+
+# ---------------------------------------------------------------- slow clients
+
+
+def test_slow_clients_cannot_hold_a_connection(stack):
+    """A connection that sends nothing is closed after the keep-alive timeout, one that stops
+    mid-request gets 408 after REQUEST_TIMEOUT_S of silence, and a REST body trickled in a
+    byte a second gets 408 at BODY_TIMEOUT_S. (A header trickled in a byte at a time, each
+    within the silence limit, is cut only by a proxy's header timeout: README, "Privacy and
+    security".)"""
+    import select
+
+    from channels.limits import KEEP_ALIVE_TIMEOUT_S
+    from channels.rest import BODY_TIMEOUT_S
+    from rasa_server.__main__ import REQUEST_TIMEOUT_S
+
+    held: dict[str, tuple[float, bytes]] = {}
+
+    def client(name: str, first: bytes, trickle: bytes) -> None:
+        start = time.monotonic()
+        answer = b""
+        with socket.create_connection(("127.0.0.1", stack.rasa_port), timeout=90) as conn:
+            try:
+                conn.sendall(first)
+                for byte in trickle:  # one byte a second, until the server answers
+                    if select.select([conn], [], [], 1.0)[0] or time.monotonic() - start > 60:
+                        break
+                    conn.sendall(bytes([byte]))
+                while time.monotonic() - start < 70 and select.select([conn], [], [], 1.0)[0]:
+                    chunk = conn.recv(65536)
+                    answer += chunk
+                    if not chunk or b"\r\n\r\n" in answer:
+                        break
+                while not answer and time.monotonic() - start < 70:
+                    if select.select([conn], [], [], 1.0)[0]:
+                        answer = conn.recv(65536) or b"<closed>"
+            except OSError:  # reset by the server
+                answer = answer or b"<reset>"
+        held[name] = (time.monotonic() - start, answer)
+
+    body_head = (f"POST {WEBHOOK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: 500\r\n\r\n").encode()
+    cases = {
+        "silent": (b"", b""),
+        "stalled": (b"GET / HTTP/1.1\r\nHost: x\r\n", b""),
+        "body": (body_head, b'{"sender": "slow", "message": "' + b"a" * 400),
+    }
+    threads = [threading.Thread(target=client, args=(name, *parts))
+               for name, parts in cases.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert held["silent"][0] <= KEEP_ALIVE_TIMEOUT_S + 5, held
+    assert held["silent"][1] in (b"<closed>", b"<reset>"), held
+    assert held["stalled"][0] <= REQUEST_TIMEOUT_S + 5, held
+    assert held["stalled"][1].startswith(b"HTTP/1.1 408"), held
+    assert held["body"][0] <= BODY_TIMEOUT_S + 5, held
+    assert held["body"][1].startswith(b"HTTP/1.1 408"), held["body"][1][:200]
+    assert_not_processed(stack, "slow")
 
 
 # ---------------------------------------------------------------- files

@@ -45,6 +45,10 @@ def test_defaults_fill_only_what_the_operator_left_unset():
     assert env["TF_INTER_OP_PARALLELISM_THREADS"] == "1"
     assert env["SANIC_REQUEST_MAX_SIZE"] == str(1024 * 1024)
     assert env["ACTION_SERVER_URL"] == "http://127.0.0.1:5055/webhook"
+    assert (env["SANIC_REQUEST_TIMEOUT"], env["SANIC_WEBSOCKET_MAX_SIZE"]) == ("15", "16384")
+    slower = {"SANIC_REQUEST_TIMEOUT": "30", **TOKEN}
+    apply_defaults(["run"], slower)
+    assert slower["SANIC_REQUEST_TIMEOUT"] == "30"
     api = {**TOKEN}
     apply_defaults(["run", "--enable-api"], api)
     assert "SANIC_REQUEST_MAX_SIZE" not in api  # model uploads need Sanic's own limit

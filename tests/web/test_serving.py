@@ -80,3 +80,96 @@ def test_config_script_cannot_close_a_script_tag():
     script = serve.config_script("http://localhost:5005/</script><script>x()").decode()
     assert "</script>" not in script
     assert script.startswith("window.B12ChatConfig = Object.assign({")
+
+
+# ---------------------------------------------------------------- the server itself
+
+
+@pytest.fixture(scope="module")
+def widget_server(tmp_path_factory):
+    from tests.e2e.stack import free_port, stop_process
+    from tests.web.conftest import serve_widget
+
+    site = serve_widget(tmp_path_factory.mktemp("serve"), free_port(), "http://127.0.0.1:5005")
+    try:
+        yield site
+    finally:
+        stop_process(site.proc)
+
+
+def raw_exchange(site, request: bytes, timeout: float = 15) -> bytes:
+    """Send raw bytes, read the whole answer (the server closes after one response)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    port = urlsplit(site.url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+SECURITY_HEADERS = ("Content-Security-Policy:", "X-Content-Type-Options: nosniff",
+                    "Permissions-Policy:", "X-Frame-Options: DENY", "Referrer-Policy:")
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"GET /widget.js HTTP/1.0\r\n\r\n", 200),
+    (b"GET /missing.js HTTP/1.0\r\n\r\n", 404),
+    (b"GET /%00 HTTP/1.0\r\n\r\n", 404),  # used to drop the connection
+    (b"GET /\x00/x HTTP/1.0\r\n\r\n", 404),
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.0\r\n\r\n", 404),  # longer than a file name may be
+    (b"DELETE / HTTP/1.0\r\n\r\n", 501),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/9.9\r\n\r\n", 505),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.0\r\n\r\n", 414),
+])
+def test_every_response_carries_the_security_headers(widget_server, request_bytes, status):
+    answer = raw_exchange(widget_server, request_bytes)
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    assert head.split("\r\n", 1)[0].split(" ")[1] == str(status), head
+    for header in SECURITY_HEADERS:
+        assert header in head, (header, head)
+    assert "frame-ancestors 'none'" in head and "camera=()" in head
+
+
+def test_a_silent_or_trickling_client_is_cut_off(widget_server):
+    import socket
+    import threading
+    import time
+    from urllib.parse import urlsplit
+
+    serve = load_serve()
+    port = urlsplit(widget_server.url).port
+    held: dict[str, float] = {}
+
+    def silent() -> None:
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+            conn.recv(1)  # returns b"" when the server closes
+        held["silent"] = time.monotonic() - start
+
+    def trickling() -> None:
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+            try:
+                for byte in b"GET /" + b"a" * 200:  # one byte a second: never a whole line
+                    conn.sendall(bytes([byte]))
+                    time.sleep(1)
+                    if time.monotonic() - start > 60:
+                        break
+            except OSError:  # the server closed the connection
+                pass
+        held["trickling"] = time.monotonic() - start
+
+    threads = [threading.Thread(target=f) for f in (silent, trickling)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert held["silent"] <= serve.SOCKET_TIMEOUT_S + 5, held
+    assert held["trickling"] <= serve.CONNECTION_DEADLINE_S + 5, held
+    # And the server still answers.
+    assert b" 200 " in raw_exchange(widget_server, b"GET / HTTP/1.0\r\n\r\n").split(b"\r\n")[0]
