@@ -18,11 +18,14 @@ is 1 MB), and each connection may send RATE_BURST messages at once and RATE_PER_
 Custom payloads still travel as Rasa's SocketIOOutput sends them (``{"data": ...}``).
 
 Session ids are not taken on trust. Rasa stores conversations by sender id alone, so a
-client that could name any id could continue, and read, someone else's conversation (a
-Telegram chat id is a small number). A session id from the client is kept only if it has
-the form of a random UUID (the widget's ``crypto.randomUUID()``, or the 32 hex digits this
-channel issues); anything else gets a fresh id. Messages then always go to the session
-confirmed for their socket, whatever ``session_id`` they carry.
+client that could name an id could continue, and read live, someone else's conversation
+(an id can leak through a shared screen, a log, a support ticket). The channel issues every
+session itself: a random id and a token, an HMAC of the id under a server secret
+(:func:`session_token`), sent in ``session_confirm`` as ``{"session_id", "session_token"}``.
+A ``session_request`` is continued only with both, and the token must match; anything else
+gets a fresh session. Messages then always go to the session confirmed for their socket,
+whatever ``session_id`` they carry. The secret is ``WIDGET_SESSION_SECRET`` (set the same
+value on every replica), else a key made once in ``var/session.key`` (0600).
 
 credentials.yml::
 
@@ -37,12 +40,17 @@ credentials.yml::
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import inspect
 import logging
 import os
 import re
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -60,12 +68,16 @@ from channels.limits import (
     check_message,
     check_metadata,
     check_sender,
+    exception_kind,
     guarded,
     install_log_privacy,
 )
+from rasa_server.forget import forget_live
 
 logger = logging.getLogger(__name__)
 ORIGINS_ENV = "WIDGET_ORIGINS"
+SECRET_ENV = "WIDGET_SESSION_SECRET"
+KEY_FILE = Path(__file__).resolve().parents[1] / "var" / "session.key"
 
 
 # A random UUID, with or without dashes: unguessable, and never a Telegram/Slack id.
@@ -80,9 +92,38 @@ async def maybe_await(result: Any) -> None:
         await result
 
 
-def accepted_session_id(requested: Any) -> str:
-    """The client's session id if it looks like a random UUID, else a fresh one."""
-    if isinstance(requested, str) and SESSION_ID.fullmatch(requested):
+@functools.cache
+def session_secret() -> bytes:
+    """WIDGET_SESSION_SECRET, else the key in var/session.key, made once (0600)."""
+    configured = os.environ.get(SECRET_ENV, "").strip()
+    if configured:
+        return configured.encode("utf-8")
+    KEY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = KEY_FILE.read_text("ascii").strip()
+        if len(key) >= 32:
+            return key.encode("ascii")
+        raise RuntimeError(f"{KEY_FILE} is damaged: delete it (open sessions end)") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key.encode("ascii")
+
+
+def session_token(session_id: str) -> str:
+    """The credential of a session: HMAC-SHA256 of its id under the server secret."""
+    return hmac.new(session_secret(), b"socketio-session:" + session_id.encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+def accepted_session_id(requested: Any, token: Any = None) -> str:
+    """The client's session id when it comes with its token, else a fresh one."""
+    if (isinstance(requested, str) and SESSION_ID.fullmatch(requested)
+            and isinstance(token, str) and len(token) == 64
+            and hmac.compare_digest(token.encode("ascii", "replace"),
+                                    session_token(requested).encode("ascii"))):
         return requested
     return uuid.uuid4().hex
 
@@ -135,22 +176,56 @@ class SocketIOInput(StockSocketIOInput):
         # engineio reads this attribute on every request; [] would mean "no checks".
         sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
         sio.eio.max_http_buffer_size = SOCKETIO_MAX_BYTES
+        session_secret()  # made or read at start-up, not on a patient's first message
         handle = guarded(on_new_message, "socketio")
         rate = MessageRate()
         sessions: dict[str, str] = {}  # socket id -> the session confirmed for it
+        server: dict[str, Any] = {}  # the Sanic app, once it starts (for its agent)
 
         # Registering an event again replaces Rasa's handler for it.
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
-            session_id = accepted_session_id(
-                data.get("session_id") if isinstance(data, dict) else None)
+            asked = data if isinstance(data, dict) else {}
+            session_id = accepted_session_id(asked.get("session_id"), asked.get("session_token"))
             previous = sessions.get(sid)
             if previous and previous != session_id and self.session_persistence:
                 await maybe_await(sio.leave_room(sid, previous))
             sessions[sid] = session_id
             if self.session_persistence:
                 await maybe_await(sio.enter_room(sid, session_id))
-            await sio.emit("session_confirm", session_id, room=sid)
+            await sio.emit("session_confirm", {"session_id": session_id,
+                                               "session_token": session_token(session_id)},
+                           room=sid)
+
+        @webhook.listener("before_server_start")
+        async def keep_app(app: Any, _loop: Any) -> None:
+            server["app"] = app
+
+        @sio.on("forget_session", namespace=self.namespace)
+        async def forget_session(sid: str, _data: Any = None) -> None:
+            # "Clear this conversation" in the widget: the socket's own session only.
+            session_id = sessions.get(sid)
+            if session_id is None or "app" not in server:
+                return
+            try:
+                deleted = await forget_live(server["app"].ctx.agent, session_id)
+            except Exception as exc:
+                logger.error("socketio: a conversation could not be deleted (%s)",
+                             exception_kind(exc))
+                await sio.emit("session_forgotten", {"deleted": False}, room=sid)
+                return
+            logger.info("socketio: a conversation was deleted at its user's request "
+                        "(%d events)", deleted)
+            if self.session_persistence:
+                await maybe_await(sio.leave_room(sid, session_id))
+            fresh = uuid.uuid4().hex
+            sessions[sid] = fresh
+            if self.session_persistence:
+                await maybe_await(sio.enter_room(sid, fresh))
+            await sio.emit("session_forgotten", {"deleted": True}, room=sid)
+            await sio.emit("session_confirm", {"session_id": fresh,
+                                               "session_token": session_token(fresh)},
+                           room=sid)
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: str) -> None:

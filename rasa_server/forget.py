@@ -46,6 +46,21 @@ def forget(sender_id: str, url: str | None = None, default_db: str = DEFAULT_DB)
         engine.dispose()
 
 
+async def forget_live(agent, sender_id: str) -> int:
+    """Delete a conversation from the running server: its events in the tracker store
+    (SQLite or PostgreSQL), the server's cached copy, and its lock. Taken under the
+    conversation's lock, so a turn in progress finishes first and cannot write it back.
+    The number of events deleted."""
+    store = agent.tracker_store
+    store = getattr(store, "_tracker_store", store)  # inside Rasa's FailSafeTrackerStore
+    if not hasattr(store, "forget"):
+        raise TypeError(f"{type(store).__name__} cannot delete conversations")
+    async with agent.lock_store.lock(sender_id):
+        deleted = store.forget(sender_id)
+    agent.lock_store.delete_lock(sender_id)
+    return deleted
+
+
 def forget_older_than(days: float, url: str | None = None, default_db: str = DEFAULT_DB,
                       now: float | None = None) -> tuple[int, int]:
     """Delete conversations whose latest event is older than ``days``: (conversations, events)."""

@@ -239,6 +239,17 @@ class EnvTrackerStore(SQLTrackerStore):
         setattr(tracker, _STORED, len(rows))
         return tracker
 
+    def forget(self, sender_id: str) -> int:
+        """Delete every stored event of a conversation (all its sessions) and what this
+        process cached of it; the number of events deleted."""
+        self._recent.pop(sender_id, None)
+        self._no_rows.pop(sender_id, None)
+        with self.session_scope() as session:
+            deleted = session.query(self.SQLEvent).filter(
+                self.SQLEvent.sender_id == sender_id).delete(synchronize_session=False)
+            session.commit()
+        return deleted
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Rasa's save (the same rows, one INSERT), then remember the tracker if canonical."""
         await self.stream_events(tracker)

@@ -26,7 +26,10 @@
     inputPlaceholder: "Type your message",
     launcherLabel: "Chat about your B12 results",
     startOpen: false,
-    storage: "local",                // "local" (survives closing the tab) or "session"
+    storage: "session",              // "session": kept for this tab only (the default, for
+                                     // shared and kiosk computers); "local": kept after the
+                                     // tab closes, for storageDays
+    storageDays: 7,                  // "local" only: older conversations are wiped on load
     storagePrefix: "b12chat",
     maxTranscript: 300,              // messages kept per session
     replyTimeoutMs: 30000,           // the typing indicator gives up after this long
@@ -186,7 +189,10 @@
     this.config = config;
     this.store = pickStorage(config.storage);
     this.socket = null;
+    this.expireStorage();
     this.sessionId = this.load("session");
+    this.sessionToken = this.load("token");
+    this.pendingForget = false;
     this.confirmed = false;
     this.pending = [];
     this.transcript = this.sessionId ? this.loadTranscript(this.sessionId) : [];
@@ -208,6 +214,21 @@
       else this.store.setItem(this.key(name), value);
     } catch (e) { /* quota: keep going without persistence */ }
   };
+  /** A kept conversation older than storageDays is wiped ("local" storage only). */
+  Widget.prototype.expireStorage = function () {
+    if (!this.store || this.config.storage !== "local") return;
+    var saved = Number(this.load("saved_at") || 0);
+    var maxAge = Number(this.config.storageDays) * 86400000;
+    if (saved && maxAge > 0 && Date.now() - saved > maxAge) this.wipeStorage();
+  };
+  /** Remove everything this widget keeps in the browser. */
+  Widget.prototype.wipeStorage = function () {
+    var session = this.load("session");
+    if (session) this.save("transcript:" + session, null);
+    ["session", "token", "saved_at", "open"].forEach(function (name) {
+      this.save(name, null);
+    }, this);
+  };
   Widget.prototype.loadTranscript = function (sessionId) {
     try {
       var parsed = JSON.parse(this.load("transcript:" + sessionId) || "[]");
@@ -220,6 +241,25 @@
     if (!this.sessionId) return;
     this.transcript = this.transcript.slice(-this.config.maxTranscript);
     this.save("transcript:" + this.sessionId, JSON.stringify(this.transcript));
+    this.save("saved_at", String(Date.now()));
+  };
+
+  /** "Clear this conversation": the browser's copy now, the server's as soon as connected. */
+  Widget.prototype.clearConversation = function () {
+    var ok = window.confirm("Clear this conversation? Your messages and results will be " +
+      "deleted from this device and from the assistant's server.");
+    if (!ok) return;
+    this.wipeStorage();
+    this.transcript = [];
+    while (this.log.firstChild) this.log.removeChild(this.log.firstChild);
+    this.hideTyping();
+    if (this.socket && this.confirmed) {
+      this.confirmed = false;
+      this.socket.emit("forget_session", {});
+    } else if (this.sessionId) {
+      this.pendingForget = true; // sent once the old session is confirmed again
+    }
+    this.setStatus("Conversation cleared.");
   };
 
   Widget.prototype.build = function () {
@@ -233,6 +273,8 @@
       h("span", { className: "b12c-launcher-icon", "aria-hidden": "true", text: "💬" }),
       h("span", { className: "b12c-launcher-label", text: c.launcherLabel })
     ]);
+    this.clearButton = h("button", { type: "button", className: "b12c-clear",
+      text: "Clear", "aria-label": "Clear this conversation" });
     this.closeButton = h("button", { type: "button", className: "b12c-close",
       "aria-label": "Close chat" }, [h("span", { "aria-hidden": "true", text: "×" })]);
     this.log = h("div", { className: "b12c-log", role: "log", "aria-live": "polite",
@@ -258,7 +300,7 @@
           h("h2", { className: "b12c-title", text: c.title }),
           c.subtitle ? h("p", { className: "b12c-subtitle", text: c.subtitle }) : null
         ]),
-        this.closeButton
+        h("div", { className: "b12c-actions" }, [this.clearButton, this.closeButton])
       ]),
       h("p", { id: panelId + "-banner", className: "b12c-banner", role: "note",
         text: c.disclaimer }),
@@ -284,6 +326,7 @@
 
     this.launcher.addEventListener("click", function () { self.toggle(); });
     this.closeButton.addEventListener("click", function () { self.close(); });
+    this.clearButton.addEventListener("click", function () { self.clearConversation(); });
     this.panel.addEventListener("keydown", function (event) {
       if (event.key === "Escape") self.close();
     });
@@ -355,16 +398,28 @@
     socket.on("connect", function () {
       self.confirmed = false;
       self.setStatus("");
-      socket.emit("session_request", { session_id: self.sessionId });
+      socket.emit("session_request",
+        { session_id: self.sessionId, session_token: self.sessionToken });
     });
     socket.on("session_confirm", function (data) {
       var id = data && typeof data === "object" ? data.session_id : data;
       if (typeof id !== "string" || !id) return;
+      var token = data && typeof data === "object" ? data.session_token : null;
+      if (self.pendingForget && id === self.sessionId) {
+        self.pendingForget = false;
+        socket.emit("forget_session", {}); // a fresh session_confirm follows
+        return;
+      }
+      self.pendingForget = false;
       var isNew = id !== self.sessionId;
       if (isNew) {
         self.sessionId = id;
         self.save("session", id);
         self.transcript = self.loadTranscript(id);
+      }
+      if (typeof token === "string" && token) {
+        self.sessionToken = token;
+        self.save("token", token);
       }
       self.confirmed = true;
       if (isNew && !self.transcript.length && self.config.initPayload) {
@@ -373,6 +428,11 @@
       var queued = self.pending;
       self.pending = [];
       queued.forEach(function (text) { self.emitUser(text); });
+    });
+    socket.on("session_forgotten", function (data) {
+      self.setStatus(data && data.deleted ? "Conversation cleared."
+        : "This device's copy was cleared, but the server's could not be deleted. " +
+          "Please try again later.");
     });
     socket.on(this.config.botEvent || "bot_uttered", function (message) {
       self.receiveBot(message);
@@ -531,9 +591,10 @@
       close: function () { widget.close(); },
       /** Forget this browser's conversation (a new session starts on the next open). */
       reset: function () {
-        if (widget.sessionId) widget.save("transcript:" + widget.sessionId, null);
-        widget.save("session", null);
-      }
+        widget.wipeStorage();
+      },
+      /** The same as the header's Clear button (asks first). */
+      clear: function () { widget.clearConversation(); }
     };
   }
 

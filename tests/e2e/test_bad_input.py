@@ -339,7 +339,6 @@ def test_the_stream_option_still_works(stack):
 async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
     import socketio
 
-    session = uuid.uuid4().hex  # the channel keeps only random-UUID session ids
     client = socketio.AsyncClient(reconnection=False)
     replies: asyncio.Queue = asyncio.Queue()
     confirmed: asyncio.Queue = asyncio.Queue()
@@ -352,8 +351,8 @@ async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
     await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
                          wait_timeout=10)
     try:
-        await client.emit("session_request", {"session_id": session})
-        assert await asyncio.wait_for(confirmed.get(), 10) == session
+        await client.emit("session_request", {})
+        session = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
 
         await client.emit("user_uttered", {"session_id": session,
                                            "message": "b12 " * MAX_MESSAGE_CHARS})
@@ -384,10 +383,13 @@ async def test_socketio_replaces_a_malformed_session_id(stack):
     await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
                          wait_timeout=10)
     try:
-        for bad in ({"session_id": ["x"]}, {"session_id": "s" * 500}, "not a dict", 7):
+        for bad in ({"session_id": ["x"]}, {"session_id": "s" * 500}, "not a dict", 7,
+                    {"session_id": "a" * 32, "session_token": ["x"]}):
             await client.emit("session_request", bad)
-            session = await asyncio.wait_for(confirmed.get(), 10)
+            confirm = await asyncio.wait_for(confirmed.get(), 10)
+            session = confirm["session_id"]
             assert isinstance(session, str) and len(session) == 32, session
+            assert len(confirm["session_token"]) == 64
     finally:
         await client.eio.disconnect(abort=True)  # polling: do not wait for the long-poll
 
@@ -410,7 +412,7 @@ async def test_socketio_session_ids_cannot_name_other_conversations(stack):
                          wait_timeout=10)
     try:
         await client.emit("session_request", {"session_id": victim})
-        own = await asyncio.wait_for(confirmed.get(), 10)
+        own = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
         assert own != victim and len(own) == 32
         # Naming the victim's id in a message does not reach the victim's conversation.
         await client.emit("user_uttered", {"session_id": victim, "message": "i have nash"})
@@ -440,7 +442,6 @@ async def socketio_session(stack: RasaStack):
     """A polling socket.io client with a confirmed session: (client, session, replies)."""
     import socketio
 
-    session = uuid.uuid4().hex
     client = socketio.AsyncClient(reconnection=False)
     replies: asyncio.Queue = asyncio.Queue()
     confirmed: asyncio.Queue = asyncio.Queue()
@@ -448,8 +449,8 @@ async def socketio_session(stack: RasaStack):
     client.on("session_confirm", confirmed.put_nowait)
     await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
                          wait_timeout=10)
-    await client.emit("session_request", {"session_id": session})
-    assert await asyncio.wait_for(confirmed.get(), 10) == session
+    await client.emit("session_request", {"session_id": uuid.uuid4().hex})
+    session = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
     return client, session, replies
 
 
@@ -504,6 +505,91 @@ async def test_socketio_a_flood_on_one_connection_is_told_once_and_dropped(stack
         await asyncio.sleep(2.5)  # the bucket refills: the connection is read again
         await client.emit("user_uttered", {"session_id": session, "message": " "})
         assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
+    finally:
+        await client.eio.disconnect(abort=True)
+
+
+async def socketio_client(stack: RasaStack):
+    """A connected polling client: (client, confirmations queue, replies queue)."""
+    import socketio
+
+    client = socketio.AsyncClient(reconnection=False)
+    confirmed: asyncio.Queue = asyncio.Queue()
+    replies: asyncio.Queue = asyncio.Queue()
+    forgotten: asyncio.Queue = asyncio.Queue()
+    client.on("session_confirm", confirmed.put_nowait)
+    client.on("bot_uttered", replies.put_nowait)
+    client.on("session_forgotten", forgotten.put_nowait)
+    await client.connect(f"http://127.0.0.1:{stack.rasa_port}", transports=["polling"],
+                         wait_timeout=10)
+    client.queues = (confirmed, replies, forgotten)
+    return client
+
+
+async def test_socketio_a_session_id_without_its_token_is_not_enough(stack):
+    owner = await socketio_client(stack)
+    try:
+        confirmed, replies, _ = owner.queues
+        await owner.emit("session_request", {})
+        issued = await asyncio.wait_for(confirmed.get(), 10)
+        session, token = issued["session_id"], issued["session_token"]
+        await owner.emit("user_uttered", {"session_id": session, "message": "hi"})
+        await asyncio.wait_for(replies.get(), 60)
+    finally:
+        await owner.eio.disconnect(abort=True)
+    deadline = time.monotonic() + 15  # the turn is saved just after its replies are sent
+    while not events_of(stack, session) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    before = len(events_of(stack, session))
+    assert before
+
+    # Someone who learned the id: without the token, or with a wrong one, a new session.
+    for attempt in ({"session_id": session}, {"session_id": session, "session_token": "0" * 64},
+                    {"session_id": session, "session_token": token[:-1] + "x"}):
+        stranger = await socketio_client(stack)
+        try:
+            confirmed, replies, _ = stranger.queues
+            await stranger.emit("session_request", attempt)
+            got = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
+            assert got != session
+            await stranger.emit("user_uttered", {"session_id": session, "message": "b12 150 pg/mL"})
+            await asyncio.wait_for(replies.get(), 60)  # answered in its own new session
+        finally:
+            await stranger.eio.disconnect(abort=True)
+    assert len(events_of(stack, session)) == before
+
+    # The owner comes back (a reload): the id and its token continue the conversation.
+    owner = await socketio_client(stack)
+    try:
+        confirmed, _, _ = owner.queues
+        await owner.emit("session_request", {"session_id": session, "session_token": token})
+        assert (await asyncio.wait_for(confirmed.get(), 10))["session_id"] == session
+    finally:
+        await owner.eio.disconnect(abort=True)
+
+
+async def test_socketio_clear_deletes_the_conversation_on_the_server(stack):
+    client = await socketio_client(stack)
+    try:
+        confirmed, replies, forgotten = client.queues
+        await client.emit("session_request", {})
+        session = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
+        await client.emit("user_uttered", {"session_id": session,
+                                           "message": "my b12 is 190 pmol/L"})
+        await drain(replies, 3.0)
+        deadline = time.monotonic() + 15
+        while not events_of(stack, session) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert events_of(stack, session)
+
+        await client.emit("forget_session", {})
+        assert await asyncio.wait_for(forgotten.get(), 15) == {"deleted": True}
+        fresh = (await asyncio.wait_for(confirmed.get(), 10))["session_id"]
+        assert fresh != session
+        assert_not_processed(stack, session)  # every event gone
+        # The socket goes on in its fresh session, which starts from the beginning.
+        await client.emit("user_uttered", {"session_id": fresh, "message": "hi"})
+        assert full_disclaimer().startswith((await asyncio.wait_for(replies.get(), 60))["text"])
     finally:
         await client.eio.disconnect(abort=True)
 

@@ -142,6 +142,7 @@ def real_site(tmp_path_factory):
     stack = WidgetRasaStack(workdir, origins(web_port))
     with stack.running():
         site = serve_widget(workdir, web_port, stack.url)
+        site.stack = stack  # for tests that look into the tracker store
         try:
             yield site
         finally:

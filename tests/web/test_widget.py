@@ -103,8 +103,10 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     page.screenshot(path=str(artifacts / "widget-desktop-1280x800.png"))
     before = page.locator(".b12c-log .b12c-msg").all_inner_texts()
 
-    # A reload keeps the conversation (same session id, transcript re-rendered).
-    session = page.evaluate("() => localStorage.getItem('b12chat:session')")
+    # A reload keeps the conversation (same session id, transcript re-rendered), kept in
+    # this tab's sessionStorage only: nothing outlives the tab on a shared computer.
+    session = page.evaluate("() => sessionStorage.getItem('b12chat:session')")
+    assert session and page.evaluate("() => localStorage.length") == 0
     page.reload()
     expect(page.locator(".b12c-panel")).to_be_visible()
     expect(page.locator(".b12c-log .b12c-msg")).to_have_count(len(before))
@@ -112,7 +114,7 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     assert_lab_table(page)
     expect(page.locator(".b12c-log blockquote").first).to_be_visible()
     expect(page.locator(".b12c-status")).to_be_empty(timeout=REPLY_TIMEOUT_MS)
-    assert page.evaluate("() => localStorage.getItem('b12chat:session')") == session
+    assert page.evaluate("() => sessionStorage.getItem('b12chat:session')") == session
     # ... and the server still knows it: the conversation goes on where it was.
     send(page, "thanks")
     expect(bot(page).last).to_contain_text("welcome", timeout=REPLY_TIMEOUT_MS)
@@ -131,6 +133,46 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     expect(page.locator(".b12c-launcher")).to_be_focused()
     assert horizontal_overflow(page) <= 0
     page.screenshot(path=str(artifacts / "widget-phone-375x812-closed.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_clear_this_conversation_wipes_the_browser_and_the_server(real_site, page):
+    import json
+    import sqlite3
+    import time
+
+    def stored_events(sender: str) -> int:
+        with sqlite3.connect(real_site.stack.db) as db:
+            return db.execute("SELECT COUNT(*) FROM events WHERE sender_id = ?",
+                              (sender,)).fetchone()[0]
+
+    page.goto(real_site.url)
+    open_chat(page)
+    first_paragraph = full_disclaimer().split("\n\n")[0]
+    expect(bot(page).first).to_contain_text(first_paragraph[:80], timeout=REPLY_TIMEOUT_MS)
+    send(page, "my b12 is 190 pmol/L")
+    expect(page.locator(".b12c-log")).to_contain_text("190 pmol/L", timeout=REPLY_TIMEOUT_MS)
+    page.wait_for_timeout(1_000)  # the turn is saved after its replies
+    session = page.evaluate("() => sessionStorage.getItem('b12chat:session')")
+    assert session and stored_events(session) > 0
+
+    # Cancelling the question changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Clear this conversation").click()
+    expect(page.locator(".b12c-log")).to_contain_text("190 pmol/L")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Clear this conversation").click()
+    expect(page.locator(".b12c-status")).to_have_text("Conversation cleared.")
+    # A fresh session starts from the beginning: the full disclaimer again.
+    expect(bot(page).first).to_contain_text(first_paragraph[:80], timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".b12c-log")).not_to_contain_text("190 pmol/L")
+    kept = page.evaluate("() => JSON.stringify(Object.assign({}, sessionStorage))")
+    assert "190" not in kept and session not in json.loads(kept).values()
+    deadline = time.monotonic() + 15
+    while stored_events(session) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stored_events(session) == 0
     assert page.console_errors == []
 
 
