@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.safety import first_reply
+from channels.keys import pseudonym
 from rasa_server.messages import SERVICE_ERROR
 
 logger = logging.getLogger(__name__)
@@ -325,11 +326,21 @@ _LEAKY_LOGGERS = ("rasa.core.tracker_store",)
 _LEAKY_WARNING = r"Failed to parse arguments in line "
 
 
+# Where Rasa names a conversation in a log message it writes at INFO or above: "Circuit
+# breaker tripped. Stopped predicting more actions for sender '<id>'." and the session lines.
+_SENDER_MENTION = re.compile(r"((?:for sender|conversation ID|sender_id[=:]?)\s*)'([^'\n]{1,256})'")
+
+
 class WithholdQueryText(logging.Filter):
-    """Cut SQL statements and parameters out of log records, message and traceback alike."""
+    """Cut SQL statements and parameters out of log records, message and traceback alike,
+    and name conversations by a keyed hash (:func:`channels.keys.pseudonym`), never by id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if "'" in message and _SENDER_MENTION.search(message):
+            message = _SENDER_MENTION.sub(
+                lambda m: f"{m.group(1)}'{pseudonym(m.group(2))}'", message)
+            record.msg, record.args = message, None
         if "[SQL: " in message or "[parameters: " in message:
             record.msg, record.args = _QUERY_DETAIL.sub(QUERY_WITHHELD, message), None
         error = record.exc_info[1] if record.exc_info else None

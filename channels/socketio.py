@@ -40,17 +40,13 @@ credentials.yml::
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import hmac
 import inspect
 import logging
 import os
 import re
-import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -58,6 +54,7 @@ from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint
 
+from channels.keys import server_secret, session_token
 from channels.limits import (
     SLOW_DOWN,
     SOCKETIO_MAX_BYTES,
@@ -76,8 +73,6 @@ from rasa_server.forget import forget_live
 
 logger = logging.getLogger(__name__)
 ORIGINS_ENV = "WIDGET_ORIGINS"
-SECRET_ENV = "WIDGET_SESSION_SECRET"
-KEY_FILE = Path(__file__).resolve().parents[1] / "var" / "session.key"
 
 
 # A random UUID, with or without dashes: unguessable, and never a Telegram/Slack id.
@@ -90,32 +85,6 @@ async def maybe_await(result: Any) -> None:
     """Room calls are plain functions in python-socketio 5.8 and coroutines from 5.9 on."""
     if inspect.isawaitable(result):
         await result
-
-
-@functools.cache
-def session_secret() -> bytes:
-    """WIDGET_SESSION_SECRET, else the key in var/session.key, made once (0600)."""
-    configured = os.environ.get(SECRET_ENV, "").strip()
-    if configured:
-        return configured.encode("utf-8")
-    KEY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = KEY_FILE.read_text("ascii").strip()
-        if len(key) >= 32:
-            return key.encode("ascii")
-        raise RuntimeError(f"{KEY_FILE} is damaged: delete it (open sessions end)") from None
-    key = secrets.token_hex(32)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
-    return key.encode("ascii")
-
-
-def session_token(session_id: str) -> str:
-    """The credential of a session: HMAC-SHA256 of its id under the server secret."""
-    return hmac.new(session_secret(), b"socketio-session:" + session_id.encode("utf-8"),
-                    hashlib.sha256).hexdigest()
 
 
 def accepted_session_id(requested: Any, token: Any = None) -> str:
@@ -176,7 +145,7 @@ class SocketIOInput(StockSocketIOInput):
         # engineio reads this attribute on every request; [] would mean "no checks".
         sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
         sio.eio.max_http_buffer_size = SOCKETIO_MAX_BYTES
-        session_secret()  # made or read at start-up, not on a patient's first message
+        server_secret()  # made or read at start-up, not on a patient's first message
         handle = guarded(on_new_message, "socketio")
         rate = MessageRate()
         sessions: dict[str, str] = {}  # socket id -> the session confirmed for it

@@ -416,3 +416,56 @@ async def test_rest_requires_a_json_content_type(content_type, status):
                 assert await reply.json() == JSON_ONLY_BODY
             else:
                 assert await reply.json() == [{"recipient_id": "p1", "text": "echo hi"}]
+
+
+# ---------------------------------------------------------------- sender ids in the log
+
+
+def test_rasa_log_lines_name_a_conversation_by_a_keyed_hash_only(monkeypatch):
+    from channels import keys
+
+    monkeypatch.setenv(keys.SECRET_ENV, "test-secret-1")
+    keys.server_secret.cache_clear()
+    try:
+        sender = "a3f9e2c1d4b5a6978877665544332211"
+        lines = [
+            # Rasa 3.6's own texts (rasa/core/processor.py), at WARNING and INFO.
+            "Circuit breaker tripped. Stopped predicting more actions for sender "
+            f"'{sender}'.",
+            f"Starting a new session for conversation ID '{sender}'.",
+        ]
+        shown = []
+        for line in lines:
+            record = logging.LogRecord("rasa.core.processor", logging.WARNING, __file__, 1,
+                                       "%s", (line,), None)
+            WithholdQueryText().filter(record)
+            shown.append(record.getMessage())
+        assert all(sender not in text for text in shown), shown
+        assert keys.pseudonym(sender) in shown[0] and keys.pseudonym(sender) in shown[1]
+        assert keys.pseudonym(sender) != keys.pseudonym(sender + "x")
+        # Another secret, another name: the hash cannot be recomputed without the key.
+        monkeypatch.setenv(keys.SECRET_ENV, "test-secret-2")
+        keys.server_secret.cache_clear()
+        assert keys.pseudonym(sender) not in shown[0]
+    finally:
+        keys.server_secret.cache_clear()
+
+
+def test_the_server_key_is_made_once_owner_only(monkeypatch, tmp_path):
+    import stat
+
+    from channels import keys
+
+    monkeypatch.delenv(keys.SECRET_ENV, raising=False)
+    monkeypatch.setattr(keys, "KEY_FILE", tmp_path / "var" / "session.key")
+    keys.server_secret.cache_clear()
+    try:
+        first = keys.server_secret()
+        assert stat.S_IMODE(keys.KEY_FILE.stat().st_mode) == 0o600
+        assert stat.S_IMODE(keys.KEY_FILE.parent.stat().st_mode) == 0o700
+        keys.server_secret.cache_clear()
+        assert keys.server_secret() == first and len(first) == 64  # kept across restarts
+        token = keys.session_token("abc")
+        assert len(token) == 64 and token != keys.session_token("abd")
+    finally:
+        keys.server_secret.cache_clear()

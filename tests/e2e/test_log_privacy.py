@@ -33,6 +33,7 @@ NEEDLES = (
     LAB_VALUES, "187 pmol", "homocysteine 23.7", '"187"', "'187'", '"23.7"', "'23.7'",
     "quokkazebra", "zanzibarquill", "marmalizard", "4.93 ng", '"4.93"', "'4.93'",
     "palimpsestrum", "palindromequest",
+    PATIENT, ASKER, FAILING,  # conversation ids too: a log names them by a keyed hash only
 )
 
 
