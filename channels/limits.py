@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.safety import first_reply
+from channels import deletion
 from channels.keys import pseudonym
 from rasa_server.messages import SERVICE_ERROR
 
@@ -186,6 +187,13 @@ def refusal(text: str) -> str | None:
     if not text:
         return EMPTY
     return None
+
+
+def server_listeners(blueprint: Any) -> None:
+    """What every channel's blueprint sets up when the server starts: idle connections
+    bounded, and the app remembered for deletions asked in the chat (channels.deletion)."""
+    blueprint.listener("before_server_start")(bound_idle_connections)
+    blueprint.listener("before_server_start")(deletion.remember_app)
 
 
 def bound_idle_connections(app: Any, _loop: Any = None) -> None:
@@ -400,6 +408,8 @@ def guarded(
             return
         message.text = text
         try:
+            if await deletion.handle(text, message.sender_id, message.output_channel, channel):
+                return  # "delete my data" and its confirmation never reach the assistant
             await on_new_message(message)
         except Exception as exc:
             log_failed_turn(channel, exc)

@@ -44,13 +44,13 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels import deletion
 from channels.limits import (
     JSON_ONLY_BODY,
     MAX_BODY_BYTES,
     RETRY_AFTER_S,
     TOO_LARGE_BODY,
     BadRequest,
-    bound_idle_connections,
     error_body,
     failed_turn_replies,
     guarded,
@@ -59,6 +59,7 @@ from channels.limits import (
     log_failed_turn,
     read_rest_request,
     refusal,
+    server_listeners,
 )
 from rasa_server.readiness import readiness
 
@@ -102,7 +103,7 @@ class RestInput(StockRestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         install_log_privacy()
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
-        webhook.listener("before_server_start")(bound_idle_connections)
+        server_listeners(webhook)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -151,6 +152,8 @@ class RestInput(StockRestInput):
                 )
 
             collector = CollectingOutputChannel()
+            if await deletion.handle(turn.text, turn.sender, collector, "rest"):
+                return response.json(collector.messages)
             try:
                 await on_new_message(UserMessage(turn.text, collector, turn.sender,
                                                  input_channel=input_channel,

@@ -42,7 +42,7 @@ from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels import DisabledChannel, setting, split_message
-from channels.limits import guarded
+from channels.limits import guarded, server_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class SlackInput(StockSlackInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # Rasa runs each turn as a background task; a failure would be logged with its text.
         slack_webhook = super().blueprint(guarded(on_new_message, "slack"))
+        server_listeners(slack_webhook)
 
         @slack_webhook.middleware("request")
         async def url_verification(request: Request) -> HTTPResponse | None:

@@ -61,13 +61,13 @@ from channels.limits import (
     UNREADABLE,
     BadRequest,
     MessageRate,
-    bound_idle_connections,
     check_message,
     check_metadata,
     check_sender,
     exception_kind,
     guarded,
     install_log_privacy,
+    server_listeners,
 )
 from rasa_server.forget import forget_live
 
@@ -140,7 +140,7 @@ class SocketIOInput(StockSocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         install_log_privacy()
         webhook = super().blueprint(on_new_message)
-        webhook.listener("before_server_start")(bound_idle_connections)
+        server_listeners(webhook)
         sio = self.sio
         # engineio reads this attribute on every request; [] would mean "no checks".
         sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)

@@ -57,7 +57,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels import DisabledChannel, setting, split_message
-from channels.limits import exception_kind, guarded
+from channels.limits import exception_kind, guarded, server_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ class TelegramInput(StockTelegramInput):
         telegram_webhook = Blueprint("telegram_webhook", __name__)
         bot = self.get_output_channel()
         handle = guarded(on_new_message, "telegram")
+        server_listeners(telegram_webhook)
 
         @telegram_webhook.listener("after_server_start")
         async def set_webhook(_app: Any, _loop: Any) -> None:

@@ -594,6 +594,56 @@ async def test_socketio_clear_deletes_the_conversation_on_the_server(stack):
         await client.eio.disconnect(abort=True)
 
 
+# ---------------------------------------------------------------- delete my data
+
+
+def await_saved(stack: RasaStack, sender: str) -> int:
+    deadline = time.monotonic() + 15  # a turn is saved just after its replies are sent
+    while not events_of(stack, sender) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return len(events_of(stack, sender))
+
+
+def test_a_person_deletes_their_conversation_from_the_chat(stack):
+    from channels.deletion import ASK, DONE, KEPT, NO_TITLE, YES_TITLE
+
+    sender = "delete-me-sqlite"
+    stack.send(sender, "can you check my results")
+    stack.send(sender, "b12 199 pmol/L")
+    before = await_saved(stack, sender)
+    assert before
+
+    # The request is answered by a question with two buttons, and stored nowhere.
+    asked = stack.send(sender, "delete my data")
+    assert texts(asked) == [ASK]
+    buttons = {b["title"]: b["payload"] for b in asked[0]["buttons"]}
+    assert set(buttons) == {YES_TITLE, NO_TITLE}
+    assert len(events_of(stack, sender)) == before
+    # "No": nothing deleted, the conversation goes on.
+    assert texts(stack.send(sender, buttons[NO_TITLE])) == [KEPT]
+    assert len(events_of(stack, sender)) == before
+    # Another conversation's "yes" button does not delete this one: it is asked again.
+    other = stack.send("delete-me-other", "delete my data")
+    foreign_yes = {b["title"]: b["payload"] for b in other[0]["buttons"]}[YES_TITLE]
+    assert texts(stack.send(sender, foreign_yes)) == [ASK]
+    assert len(events_of(stack, sender)) == before
+    # "Yes": every event gone; the next message starts a new conversation.
+    assert texts(stack.send(sender, buttons[YES_TITLE])) == [DONE]
+    assert_not_processed(stack, sender)
+    assert texts(stack.send(sender, "hi"))[0] == full_disclaimer()
+
+
+def test_typing_yes_after_the_question_deletes_too(stack):
+    from channels.deletion import ASK, DONE
+
+    sender = "delete-me-typed"
+    stack.send(sender, "what is homocysteine")
+    assert await_saved(stack, sender)
+    assert texts(stack.send(sender, "Please delete my data.")) == [ASK]
+    assert texts(stack.send(sender, "yes")) == [DONE]
+    assert_not_processed(stack, sender)
+
+
 # ---------------------------------------------------------------- slow clients
 
 

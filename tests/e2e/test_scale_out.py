@@ -99,6 +99,23 @@ def test_forget_deletes_a_conversation_from_postgresql(servers, engines):
     assert joined(b.send(sender, "hi")).startswith(full_disclaimer())
 
 
+def test_delete_my_data_in_the_chat_deletes_it_from_postgresql(servers, engines):
+    from channels.deletion import ASK, DONE, YES_TITLE
+
+    a, b = servers
+    postgres, _ = engines
+    sender = "scale-delete-me"
+    a.send(sender, "b12 is 187 pmol/L")
+    assert stored_events(postgres, sender)
+    asked = a.send(sender, "delete my data")
+    assert [m.get("text") for m in asked] == [ASK]
+    yes = {x["title"]: x["payload"] for x in asked[0]["buttons"]}[YES_TITLE]
+    # Pressed on the other server (two more worker processes): the signed button works there.
+    assert [m.get("text") for m in b.send(sender, yes)] == [DONE]
+    assert stored_events(postgres, sender) == []
+    assert joined(a.send(sender, "hi")).startswith(full_disclaimer())
+
+
 def test_simultaneous_turns_of_one_sender_on_two_servers_are_serialised(servers, engines):
     a, b = servers
     postgres, _ = engines
