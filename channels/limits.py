@@ -44,6 +44,7 @@ from typing import Any
 from actions.safety import first_reply
 from channels import deletion
 from channels.keys import pseudonym
+from rasa_server.forget import start_retention
 from rasa_server.messages import SERVICE_ERROR
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ def server_listeners(blueprint: Any) -> None:
     bounded, and the app remembered for deletions asked in the chat (channels.deletion)."""
     blueprint.listener("before_server_start")(bound_idle_connections)
     blueprint.listener("before_server_start")(deletion.remember_app)
+    blueprint.listener("after_server_start")(start_retention)
 
 
 def bound_idle_connections(app: Any, _loop: Any = None) -> None:

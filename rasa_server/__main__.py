@@ -40,6 +40,13 @@ def problems(argv: list[str], env: dict[str, str]) -> list[str]:
             f"SANIC_WORKERS={workers} needs a shared lock store: set LOCK_STORE_URL "
             "(redis://...) or SANIC_WORKERS=1"
         )
+    if command in SERVING_COMMANDS:
+        from rasa_server.forget import retention_settings
+
+        try:
+            retention_settings(env)
+        except ValueError as error:
+            found.append(f"{error} (RETENTION_DAYS=0 turns the retention policy off)")
     if command in SERVING_COMMANDS and not env.get("ACTION_SERVER_TOKEN", "").strip():
         found.append(
             "ACTION_SERVER_TOKEN is not set: the action server only answers requests "

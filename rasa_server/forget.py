@@ -87,6 +87,61 @@ def forget_older_than(days: float, url: str | None = None, default_db: str = DEF
         engine.dispose()
 
 
+# The retention policy the running server applies by itself (README, "Privacy"): every
+# RETENTION_INTERVAL_S, conversations silent for more than RETENTION_DAYS are deleted.
+RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS = "RETENTION_DAYS", 30.0
+RETENTION_INTERVAL_ENV, DEFAULT_RETENTION_INTERVAL_S = "RETENTION_INTERVAL_S", 6 * 3600.0
+_RETENTION: dict[str, object] = {}
+
+
+def retention_settings(env) -> tuple[float, float] | None:
+    """(days, interval in seconds) from the environment; None when RETENTION_DAYS is 0 (off).
+    A value that is not a number stops the start: a privacy promise must not fail silently."""
+    def number(name: str, default: float) -> float:
+        raw = str(env.get(name, "")).strip()
+        try:
+            value = float(raw) if raw else default
+        except ValueError:
+            raise ValueError(f"{name} must be a number of days/seconds, not {raw!r}") from None
+        if value < 0:
+            raise ValueError(f"{name} must not be negative")
+        return value
+
+    days = number(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
+    interval = number(RETENTION_INTERVAL_ENV, DEFAULT_RETENTION_INTERVAL_S)
+    if days == 0:
+        return None
+    return days, max(interval, 1.0)
+
+
+async def retention_loop(days: float, interval: float) -> None:
+    """Apply the retention policy now and every ``interval`` seconds, in a worker thread."""
+    import asyncio
+    import logging
+
+    logger = logging.getLogger(__name__)
+    while True:
+        try:
+            conversations, events = await asyncio.to_thread(forget_older_than, days)
+            if conversations:
+                logger.info("retention: deleted %d conversations (%d events) silent for more "
+                            "than %g days", conversations, events, days)
+        except Exception as exc:  # the database down: try again at the next round
+            logger.error("retention: the sweep failed (%s)", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
+def start_retention(app, _loop=None) -> None:
+    """A Sanic ``after_server_start`` listener: one retention loop per server process."""
+    import os
+
+    settings = retention_settings(os.environ)
+    if settings is None or _RETENTION.get("started"):
+        return
+    _RETENTION["started"] = True
+    app.add_task(retention_loop(*settings))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rasa_server.forget",

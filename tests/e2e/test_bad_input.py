@@ -53,7 +53,9 @@ def stack(tmp_path_factory):
         previous = os.umask(0o022)
         try:
             stack = started.enter_context(
-                RasaStack(workdir, db=workdir / "var" / "tracker.db").running())
+                RasaStack(workdir, db=workdir / "var" / "tracker.db",
+                          # The retention sweep every 2 s instead of 6 h (README, "Privacy").
+                          env={"RETENTION_INTERVAL_S": "2"}).running())
         finally:
             os.umask(previous)
         stack.send(PATIENT, "can you check my results")
@@ -642,6 +644,28 @@ def test_typing_yes_after_the_question_deletes_too(stack):
     assert texts(stack.send(sender, "Please delete my data.")) == [ASK]
     assert texts(stack.send(sender, "yes")) == [DONE]
     assert_not_processed(stack, sender)
+
+
+def test_the_server_deletes_conversations_silent_for_longer_than_the_retention_period(stack):
+    recent = "retention-recent"
+    stack.send(recent, "what is homocysteine")
+    assert await_saved(stack, recent)
+    # A conversation whose latest event is 31 days old: a copy of the recent one, backdated.
+    old_time = time.time() - 31 * 86400
+    with sqlite3.connect(stack.db) as db:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(events)") if row[1] != "id"]
+        copied = ", ".join("?" if c == "sender_id" else ("? " if c == "timestamp" else c)
+                           for c in columns)
+        db.execute(f"INSERT INTO events ({', '.join(columns)}) SELECT {copied} FROM events "
+                   "WHERE sender_id = ?", ("retention-old", old_time, recent))
+    assert events_of(stack, "retention-old")
+    deadline = time.monotonic() + 20  # the sweep runs every 2 s in this stack
+    while events_of(stack, "retention-old") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert events_of(stack, "retention-old") == []
+    assert events_of(stack, recent)  # 30 days by default: today's conversation stays
+    assert "retention: deleted 1 conversations" in stack.log_tail("rasa.log") or \
+        "retention: deleted 1 conversations" in (stack.workdir / "rasa.log").read_text()
 
 
 # ---------------------------------------------------------------- slow clients

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
@@ -70,3 +71,23 @@ def test_make_forget_uses_tracker_store_url(tmp_path):
     missing = subprocess.run(["make", "-s", "forget"], cwd=PROJECT_ROOT, capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode != 0 and "usage" in missing.stdout
+
+
+def test_retention_settings_from_the_environment():
+    from rasa_server.forget import retention_settings
+
+    assert retention_settings({}) == (30.0, 6 * 3600.0)
+    assert retention_settings({"RETENTION_DAYS": "7", "RETENTION_INTERVAL_S": "60"}) == (7.0, 60.0)
+    assert retention_settings({"RETENTION_DAYS": "0"}) is None  # off
+    for bad in ({"RETENTION_DAYS": "thirty"}, {"RETENTION_DAYS": "-1"},
+                {"RETENTION_INTERVAL_S": "soon"}):
+        with pytest.raises(ValueError):
+            retention_settings(bad)
+
+
+def test_the_launcher_refuses_a_retention_setting_it_cannot_read():
+    from rasa_server.__main__ import problems
+
+    found = problems(["run"], {"ACTION_SERVER_TOKEN": "t", "RETENTION_DAYS": "a month"})
+    assert any("RETENTION_DAYS" in problem for problem in found)
+    assert not problems(["run"], {"ACTION_SERVER_TOKEN": "t", "RETENTION_DAYS": "14"})
