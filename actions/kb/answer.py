@@ -29,6 +29,8 @@ ASK_KINDS = ("definition", "why", "compare", "any")
 SECOND_PASSAGE_SHARE = 0.8
 _NON_WORD = re.compile(r"[^\w\s.'/-]+")
 
+_WORD = re.compile(r"[a-z0-9]+")
+
 
 @dataclass(frozen=True)
 class Facet:
@@ -108,6 +110,11 @@ class AnswerIndex:
     raw_concepts: frozenset[str]
     outside: frozenset[str]  # concepts the article says nothing about
     facets: tuple[Facet, ...]
+    # Concepts the article covers alone but not together (a child's dose: it gives adults').
+    outside_pairs: tuple[frozenset[str], ...] = ()
+    # Words with a one-letter word ("vitamin e"), matched on the question's own words only:
+    # lemmas turn "e" into "have" and "as" into "a" ("vitamins as well" is not vitamin A).
+    letter_forms: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
 
 
 def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerIndex:
@@ -116,6 +123,7 @@ def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerInde
     try:
         types = {k: tuple(_plain(c) for c in v) for k, v in data["question_types"].items()}
         concepts = {}
+        letters: set[tuple[str, tuple[str, ...]]] = set()
         lemmas = searcher.lemmas_of_many(
             str(w) for words in data["concepts"].values() for w in words)
         for name, words in data["concepts"].items():
@@ -124,11 +132,16 @@ def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerInde
             # would turn "methylcobalamin" (outside the article) into "b12".
             forms = set()
             for word in words:  # a word's own lemma can differ ("shot" alone -> "shoot")
+                raw_form = tuple(str(word).lower().replace("-", " ").split())
+                if any(len(t) == 1 and t.isalpha() for t in raw_form):
+                    letters.add((str(name), raw_form))
+                    continue
                 forms.add(tuple(t for t in lemmas[str(word)] if t != "-"))
-                forms.add(tuple(str(word).lower().replace("-", " ").split()))
+                forms.add(raw_form)
             concepts[str(name)] = tuple(sorted(f for f in forms if f))
         raw = frozenset(data.get("raw_concepts", ()))
         outside = frozenset(data.get("outside_concepts", ()))
+        pairs = tuple(frozenset(map(str, pair)) for pair in data.get("outside_pairs", ()))
         facets = []
         for passage_id, rows in data["facets"].items():
             for row in rows:
@@ -151,9 +164,12 @@ def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerInde
             raise ValueError(f"{path}: {facet.passage_id} needs concepts and known kinds")
     if set(types) != set(QUESTION_TYPES):
         raise ValueError(f"{path}: question_types must be {QUESTION_TYPES}")
-    if not (raw | outside) <= set(concepts):
-        raise ValueError(f"{path}: raw_concepts and outside_concepts must be defined concepts")
-    return AnswerIndex(types, concepts, raw, outside, tuple(facets))
+    if not (raw | outside | set().union(*pairs)) <= set(concepts):
+        raise ValueError(f"{path}: raw_concepts, outside_concepts and outside_pairs must be "
+                         "defined concepts")
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"{path}: each of outside_pairs names two concepts")
+    return AnswerIndex(types, concepts, raw, outside, tuple(facets), pairs, frozenset(letters))
 
 
 def _plain(text: str) -> str:
@@ -189,6 +205,9 @@ class Answerer:
         for name, forms in index.concepts.items():
             for form in forms:
                 self._forms_at.setdefault(form[0], []).append((name, form))
+        self._letter_forms_at: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for name, form in index.letter_forms:
+            self._letter_forms_at.setdefault(form[0], []).append((name, form))
         self._named_by = {}  # one word -> the concepts it names on its own
         for name, forms in index.concepts.items():
             for form in forms:
@@ -204,7 +223,8 @@ class Answerer:
         reading = self._read(question)
         present = self._concepts(reading)
         kind = self._kind(reading, present)
-        outside = self._index.outside & set(present)
+        outside = self._index.outside & set(present) or any(
+            pair <= set(present) for pair in self._index.outside_pairs)
         matches = [] if outside else [
             f for f in self._index.facets if self._holds(f, kind, present)]
         scores = self._searcher.scores(reading.terms)
@@ -245,10 +265,13 @@ class Answerer:
     def _concepts(self, reading: _Reading) -> dict[str, int]:
         """Concept -> position of its first word in the question (for in_order facets)."""
         present: dict[str, float] = {}
-        for folded, sequence in ((False, reading.lemmas), (True, reading.terms)):
+        words = tuple(_WORD.findall(reading.text))
+        for folded, sequence, table in ((False, reading.lemmas, self._forms_at),
+                                        (True, reading.terms, self._forms_at),
+                                        (False, words, self._letter_forms_at)):
             size = len(sequence)
             for i, word in enumerate(sequence):
-                for name, form in self._forms_at.get(word, ()):
+                for name, form in table.get(word, ()):
                     if folded and name in self._index.raw_concepts:
                         continue
                     if sequence[i : i + len(form)] == form:

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
-SETS = {name: DATA / f"kb_questions_{name}.yml" for name in ("v2", "v3", "v4", "v5", "v6")}
+SETS = {name: DATA / f"kb_questions_{name}.yml" for name in ("v2", "v3", "v4", "v5", "v6", "v7")}
 
 
 def load_cases(half: str, name: str) -> list[dict]:
