@@ -52,7 +52,7 @@ from typing import Any
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
-from sanic import Blueprint
+from sanic import Blueprint, response
 
 from channels.keys import server_secret, session_token
 from channels.limits import (
@@ -64,6 +64,7 @@ from channels.limits import (
     check_message,
     check_metadata,
     check_sender,
+    error_body,
     exception_kind,
     guarded,
     install_log_privacy,
@@ -72,6 +73,8 @@ from channels.limits import (
 from rasa_server.forget import forget_live
 
 logger = logging.getLogger(__name__)
+TOO_LARGE_PACKET = error_body("too_large", "A socket.io packet may carry one message of at "
+                              "most 2,000 characters.")
 ORIGINS_ENV = "WIDGET_ORIGINS"
 
 
@@ -145,6 +148,20 @@ class SocketIOInput(StockSocketIOInput):
         # engineio reads this attribute on every request; [] would mean "no checks".
         sio.eio.cors_allowed_origins = list(self.cors_allowed_origins)
         sio.eio.max_http_buffer_size = SOCKETIO_MAX_BYTES
+        # engineio answers an oversize long-polling POST only after closing its session,
+        # which waits up to a minute; refuse it at once instead (413). Set on our server
+        # object before the route is attached, which captures this method.
+        engineio_handle = sio.eio.handle_request
+
+        async def handle_request(request: Any, *args: Any, **kwargs: Any) -> Any:
+            declared = request.headers.get("content-length", "")
+            if request.method == "POST" and declared.isdigit() and (
+                    int(declared) > SOCKETIO_MAX_BYTES):
+                logger.info("socketio: a long-polling request refused (too_large)")
+                return response.json(TOO_LARGE_PACKET, status=413)
+            return await engineio_handle(request, *args, **kwargs)
+
+        sio.eio.handle_request = handle_request
         server_secret()  # made or read at start-up, not on a patient's first message
         handle = guarded(on_new_message, "socketio")
         rate = MessageRate()
