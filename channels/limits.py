@@ -30,6 +30,7 @@ the same on every channel.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -71,6 +72,10 @@ RATE_PER_SECOND = 1.0
 # default. Rasa 3.6 sets 120 whatever the environment says, so a client could hold a
 # connection two minutes per socket without a request.
 KEEP_ALIVE_TIMEOUT_S = 5
+# Seconds a request's line and headers may take in all. Sanic's REQUEST_TIMEOUT restarts at
+# every byte received, so a header trickled in a byte at a time would hold a connection for
+# hours; this deadline counts from the connection's start (or the previous response).
+HEADER_DEADLINE_S = 20
 # Seconds a client should wait after a 503 (SERVICE_ERROR asks the person for "a minute").
 RETRY_AFTER_S = 60
 
@@ -195,7 +200,41 @@ def server_listeners(blueprint: Any) -> None:
     bounded, and the app remembered for deletions asked in the chat (channels.deletion)."""
     blueprint.listener("before_server_start")(bound_idle_connections)
     blueprint.listener("before_server_start")(deletion.remember_app)
+    blueprint.signal("http.lifecycle.begin")(_arm_header_deadline)
+    blueprint.signal("http.lifecycle.response")(_arm_header_deadline)
+    blueprint.signal("http.lifecycle.request")(_disarm_header_deadline)
+    blueprint.signal("http.lifecycle.complete")(_disarm_header_deadline)
     blueprint.listener("after_server_start")(start_retention)
+
+
+# The connection task (Sanic runs each connection as one asyncio task, and dispatches these
+# lifecycle signals inline in it) -> its pending deadline.
+_HEADER_DEADLINES: dict[Any, asyncio.TimerHandle] = {}
+
+
+async def _arm_header_deadline(**_context: Any) -> None:
+    """At a connection's start and after each response: the next request's head must
+    arrive within HEADER_DEADLINE_S, or the connection is closed."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    previous = _HEADER_DEADLINES.pop(task, None)
+    if previous is not None:
+        previous.cancel()
+    _HEADER_DEADLINES[task] = asyncio.get_running_loop().call_later(
+        HEADER_DEADLINE_S, _cut_off, task)
+
+
+async def _disarm_header_deadline(**_context: Any) -> None:
+    """The head has arrived (or the connection ended): no deadline while it is handled."""
+    handle = _HEADER_DEADLINES.pop(asyncio.current_task(), None)
+    if handle is not None:
+        handle.cancel()
+
+
+def _cut_off(task: Any) -> None:
+    _HEADER_DEADLINES.pop(task, None)
+    task.cancel()  # Sanic's connection task closes its connection when cancelled
 
 
 def bound_idle_connections(app: Any, _loop: Any = None) -> None:
