@@ -76,6 +76,9 @@ def apply_defaults(argv: list[str], env) -> None:
     # 1 MB). The REST body, read by the channel, has its own deadline (channels/rest.py).
     env.setdefault("SANIC_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT_S))
     env.setdefault("SANIC_WEBSOCKET_MAX_SIZE", str(WEBSOCKET_MAX_BYTES))
+    from rasa_server.forget import DEFAULT_RETENTION_DAYS, RETENTION_DAYS_ENV
+
+    env.setdefault(RETENTION_DAYS_ENV, f"{DEFAULT_RETENTION_DAYS:g}")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # DIET's per-message graph is tiny: one TensorFlow thread spends less CPU than
     # a pool handing work between threads (about 5% of the server's CPU per message

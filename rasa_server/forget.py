@@ -95,7 +95,8 @@ _RETENTION: dict[str, object] = {}
 
 
 def retention_settings(env) -> tuple[float, float] | None:
-    """(days, interval in seconds) from the environment; None when RETENTION_DAYS is 0 (off).
+    """(days, interval in seconds) from the environment; None when RETENTION_DAYS is unset or
+    0 (off; the launcher sets the default, so a channel served by a test app does not sweep).
     A value that is not a number stops the start: a privacy promise must not fail silently."""
     def number(name: str, default: float) -> float:
         raw = str(env.get(name, "")).strip()
@@ -107,6 +108,8 @@ def retention_settings(env) -> tuple[float, float] | None:
             raise ValueError(f"{name} must not be negative")
         return value
 
+    if not str(env.get(RETENTION_DAYS_ENV, "")).strip():
+        return None
     days = number(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS)
     interval = number(RETENTION_INTERVAL_ENV, DEFAULT_RETENTION_INTERVAL_S)
     if days == 0:
@@ -131,15 +134,16 @@ async def retention_loop(days: float, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def start_retention(app, _loop=None) -> None:
+async def start_retention(_app, _loop=None) -> None:
     """A Sanic ``after_server_start`` listener: one retention loop per server process."""
+    import asyncio
     import os
 
     settings = retention_settings(os.environ)
-    if settings is None or _RETENTION.get("started"):
+    if settings is None or _RETENTION.get("task") is not None:
         return
-    _RETENTION["started"] = True
-    app.add_task(retention_loop(*settings))
+    # Kept referenced, so the loop is not garbage-collected while it sleeps.
+    _RETENTION["task"] = asyncio.get_running_loop().create_task(retention_loop(*settings))
 
 
 def main(argv: list[str] | None = None) -> int:

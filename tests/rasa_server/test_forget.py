@@ -76,11 +76,12 @@ def test_make_forget_uses_tracker_store_url(tmp_path):
 def test_retention_settings_from_the_environment():
     from rasa_server.forget import retention_settings
 
-    assert retention_settings({}) == (30.0, 6 * 3600.0)
+    assert retention_settings({}) is None  # not set: off (the launcher sets 30, below)
+    assert retention_settings({"RETENTION_DAYS": "30"}) == (30.0, 6 * 3600.0)
     assert retention_settings({"RETENTION_DAYS": "7", "RETENTION_INTERVAL_S": "60"}) == (7.0, 60.0)
     assert retention_settings({"RETENTION_DAYS": "0"}) is None  # off
     for bad in ({"RETENTION_DAYS": "thirty"}, {"RETENTION_DAYS": "-1"},
-                {"RETENTION_INTERVAL_S": "soon"}):
+                {"RETENTION_DAYS": "30", "RETENTION_INTERVAL_S": "soon"}):
         with pytest.raises(ValueError):
             retention_settings(bad)
 
@@ -91,3 +92,11 @@ def test_the_launcher_refuses_a_retention_setting_it_cannot_read():
     found = problems(["run"], {"ACTION_SERVER_TOKEN": "t", "RETENTION_DAYS": "a month"})
     assert any("RETENTION_DAYS" in problem for problem in found)
     assert not problems(["run"], {"ACTION_SERVER_TOKEN": "t", "RETENTION_DAYS": "14"})
+    from rasa_server.__main__ import apply_defaults
+
+    env = {"ACTION_SERVER_TOKEN": "t"}
+    apply_defaults(["run"], env)
+    assert env["RETENTION_DAYS"] == "30"
+    mine = {"ACTION_SERVER_TOKEN": "t", "RETENTION_DAYS": "0"}
+    apply_defaults(["run"], mine)
+    assert mine["RETENTION_DAYS"] == "0"
