@@ -27,7 +27,11 @@ from channels.keys import server_secret
 logger = logging.getLogger(__name__)
 
 REQUEST_PAYLOAD = "/delete_my_data"
-CONFIRM_INTENT = "/confirm_data_deletion"
+CONFIRM_INTENT = "/delete_confirmed"
+# Telegram carries at most 64 bytes of callback data per button: the payload fits, with 64
+# bits of HMAC (plenty for a question that expires in ten minutes).
+MAX_PAYLOAD_BYTES = 64
+_KEY_HEX = 16
 KEEP_PAYLOAD = "/keep_my_data"
 CONFIRM_WITHIN_S = 10 * 60
 
@@ -63,13 +67,12 @@ def is_request(text: str) -> bool:
 
 def _signature(sender_id: str, until: int) -> str:
     message = f"delete-conversation:{until}:{sender_id}".encode("utf-8", "surrogatepass")
-    return hmac.new(server_secret(), message, "sha256").hexdigest()
+    return hmac.new(server_secret(), message, "sha256").hexdigest()[:_KEY_HEX]
 
 
 def confirm_payload(sender_id: str, now: float | None = None) -> str:
     until = int((time.time() if now is None else now) + CONFIRM_WITHIN_S)
-    key = json.dumps({"until": until, "key": _signature(sender_id, until)},
-                     separators=(",", ":"))
+    key = json.dumps({"u": until, "k": _signature(sender_id, until)}, separators=(",", ":"))
     return CONFIRM_INTENT + key
 
 
@@ -81,7 +84,7 @@ def confirmed_by_payload(text: str, sender_id: str, now: float | None = None) ->
         return None
     try:
         fields = json.loads(found.group(1)) if found else {}
-        until, key = int(fields["until"]), str(fields["key"])
+        until, key = int(fields["u"]), str(fields["k"])
     except (ValueError, KeyError, TypeError):
         return False
     if until < (time.time() if now is None else now):

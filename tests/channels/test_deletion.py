@@ -49,13 +49,15 @@ def test_not_requests(text):
 def test_the_yes_button_confirms_only_its_own_conversation_and_only_for_a_while():
     payload = confirm_payload("patient-a", now=1000.0)
     assert payload.startswith(CONFIRM_INTENT)
+    real = confirm_payload("-1001234567890")  # today's time and a long Telegram chat id
+    assert len(real.encode()) <= deletion.MAX_PAYLOAD_BYTES
     assert confirmed_by_payload(payload, "patient-a", now=1000.0) is True
     assert confirmed_by_payload(payload, "patient-b", now=1000.0) is False  # someone else's
     assert confirmed_by_payload(payload, "patient-a", now=1000.0 + 3600) is False  # expired
     fields = json.loads(payload[len(CONFIRM_INTENT):])
-    forged = CONFIRM_INTENT + json.dumps({"until": fields["until"] + 10**6, "key": fields["key"]})
+    forged = CONFIRM_INTENT + json.dumps({"u": fields["u"] + 10**6, "k": fields["k"]})
     assert confirmed_by_payload(forged, "patient-a", now=1000.0) is False  # later expiry
-    for broken in (CONFIRM_INTENT, CONFIRM_INTENT + "{", CONFIRM_INTENT + '{"until": "x"}'):
+    for broken in (CONFIRM_INTENT, CONFIRM_INTENT + "{", CONFIRM_INTENT + '{"u": "x"}'):
         assert confirmed_by_payload(broken, "patient-a") is False
     assert confirmed_by_payload("yes", "patient-a") is None
 

@@ -129,6 +129,28 @@ def test_a_button_press_is_answered_and_read_as_its_payload(channel_stack, teleg
     assert answers[0] < calls.index(replies[0])
 
 
+def test_delete_my_data_with_the_inline_button(channel_stack, telegram_api):
+    from channels.deletion import ASK, DONE, YES_TITLE
+
+    chat = 5009
+    greet(channel_stack, telegram_api, chat, "hi")
+    assert deliver(channel_stack, text_update(chat, "delete my data")) == 200
+    calls = telegram_api.wait_for(
+        lambda c: any(m.params.get("text") == ASK for m in telegram_api.sent_to(chat, c)))
+    question = [m for m in telegram_api.sent_to(chat, calls) if m.params.get("text") == ASK][-1]
+    yes = {b["text"]: b["callback_data"] for b in keyboard(question)}[YES_TITLE]
+    assert len(yes.encode()) <= 64  # Telegram's limit for callback data
+    before = len(telegram_api.sent_to(chat))
+    assert deliver(channel_stack, button_update(chat, yes, "cbq-5009")) == 200
+    calls = telegram_api.wait_for(lambda c: len(telegram_api.sent_to(chat, c)) > before)
+    assert telegram_api.sent_to(chat, calls)[before].params["text"] == DONE
+    # A new conversation: the greeting's full disclaimer again.
+    before = len(telegram_api.sent_to(chat))
+    assert deliver(channel_stack, text_update(chat, "hi")) == 200
+    calls = telegram_api.wait_for(lambda c: len(telegram_api.sent_to(chat, c)) > before)
+    assert telegram_api.sent_to(chat, calls)[before].params["text"] == full_disclaimer()
+
+
 def test_an_update_without_the_webhook_secret_is_refused(channel_stack, telegram_api):
     chat = 5005
     assert deliver(channel_stack, text_update(chat, "hi"), secret=None) == 403
