@@ -22,7 +22,7 @@ import re
 import time
 from typing import Any
 
-from channels.keys import server_secret
+from channels.keys import mac
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def is_request(text: str) -> bool:
 
 
 def _signature(sender_id: str, until: int) -> str:
-    message = f"delete-conversation:{until}:{sender_id}".encode("utf-8", "surrogatepass")
-    return hmac.new(server_secret(), message, "sha256").hexdigest()[:_KEY_HEX]
+    return mac(b"delete-conversation:", f"{until}:{sender_id}")[:_KEY_HEX]
 
 
 def confirm_payload(sender_id: str, now: float | None = None) -> str:
@@ -136,10 +135,15 @@ def remember_app(app: Any, _loop: Any = None) -> None:
     _SERVER["app"] = app
 
 
-async def handle(text: str, sender_id: str, output: Any, channel: str) -> bool:
-    """Answer a message that is about deleting the conversation; False when it is not."""
+async def forget_conversation(sender_id: str) -> int:
+    """Delete a conversation from the running server (every channel's deletions come here)."""
     from rasa_server.forget import forget_live
 
+    return await forget_live(_SERVER["app"].ctx.agent, sender_id)
+
+
+async def handle(text: str, sender_id: str, output: Any, channel: str) -> bool:
+    """Answer a message that is about deleting the conversation; False when it is not."""
     step = DELETION.step(text, sender_id)
     if step is None:
         return False
@@ -151,7 +155,7 @@ async def handle(text: str, sender_id: str, output: Any, channel: str) -> bool:
         await output.send_text_message(sender_id, KEPT)
         return True
     try:
-        deleted = await forget_live(_SERVER["app"].ctx.agent, sender_id)
+        deleted = await forget_conversation(sender_id)
     except Exception as exc:  # the database down, say: nothing was deleted
         from channels.limits import exception_kind
 

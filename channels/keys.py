@@ -38,17 +38,18 @@ def server_secret() -> bytes:
     return key.encode("ascii")
 
 
-def _mac(purpose: bytes, value: str) -> str:
+def mac(purpose: bytes, value: str) -> str:
+    """HMAC-SHA256 (hex) of ``value`` under the server secret, for one ``purpose``."""
     return hmac.new(server_secret(), purpose + value.encode("utf-8", "surrogatepass"),
                     hashlib.sha256).hexdigest()
 
 
 def session_token(session_id: str) -> str:
     """The credential of a widget session: HMAC-SHA256 of its id (64 hex digits)."""
-    return _mac(b"socketio-session:", session_id)
+    return mac(b"socketio-session:", session_id)
 
 
 def pseudonym(sender_id: str) -> str:
     """How a conversation is named in the log: a keyed hash, the same for the same id (so
     an operator can follow one conversation) but useless to anyone reading the log."""
-    return "sender#" + _mac(b"log:", sender_id)[:12]
+    return "sender#" + mac(b"log:", sender_id)[:12]

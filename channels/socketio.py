@@ -54,6 +54,7 @@ from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint, response
 
+from channels import deletion
 from channels.keys import server_secret, session_token
 from channels.limits import (
     SLOW_DOWN,
@@ -70,7 +71,6 @@ from channels.limits import (
     install_log_privacy,
     server_listeners,
 )
-from rasa_server.forget import forget_live
 
 logger = logging.getLogger(__name__)
 TOO_LARGE_PACKET = error_body("too_large", "A socket.io packet may carry one message of at "
@@ -166,7 +166,6 @@ class SocketIOInput(StockSocketIOInput):
         handle = guarded(on_new_message, "socketio")
         rate = MessageRate()
         sessions: dict[str, str] = {}  # socket id -> the session confirmed for it
-        server: dict[str, Any] = {}  # the Sanic app, once it starts (for its agent)
 
         # Registering an event again replaces Rasa's handler for it.
         @sio.on("session_request", namespace=self.namespace)
@@ -176,6 +175,10 @@ class SocketIOInput(StockSocketIOInput):
             previous = sessions.get(sid)
             if previous and previous != session_id and self.session_persistence:
                 await maybe_await(sio.leave_room(sid, previous))
+            await confirm(sid, session_id)
+
+        async def confirm(sid: str, session_id: str) -> None:
+            """Bind the socket to the session and send the client its id and token."""
             sessions[sid] = session_id
             if self.session_persistence:
                 await maybe_await(sio.enter_room(sid, session_id))
@@ -183,18 +186,14 @@ class SocketIOInput(StockSocketIOInput):
                                                "session_token": session_token(session_id)},
                            room=sid)
 
-        @webhook.listener("before_server_start")
-        async def keep_app(app: Any, _loop: Any) -> None:
-            server["app"] = app
-
         @sio.on("forget_session", namespace=self.namespace)
         async def forget_session(sid: str, _data: Any = None) -> None:
             # "Clear this conversation" in the widget: the socket's own session only.
             session_id = sessions.get(sid)
-            if session_id is None or "app" not in server:
+            if session_id is None:
                 return
             try:
-                deleted = await forget_live(server["app"].ctx.agent, session_id)
+                deleted = await deletion.forget_conversation(session_id)
             except Exception as exc:
                 logger.error("socketio: a conversation could not be deleted (%s)",
                              exception_kind(exc))
@@ -204,14 +203,8 @@ class SocketIOInput(StockSocketIOInput):
                         "(%d events)", deleted)
             if self.session_persistence:
                 await maybe_await(sio.leave_room(sid, session_id))
-            fresh = uuid.uuid4().hex
-            sessions[sid] = fresh
-            if self.session_persistence:
-                await maybe_await(sio.enter_room(sid, fresh))
             await sio.emit("session_forgotten", {"deleted": True}, room=sid)
-            await sio.emit("session_confirm", {"session_id": fresh,
-                                               "session_token": session_token(fresh)},
-                           room=sid)
+            await confirm(sid, uuid.uuid4().hex)
 
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: str) -> None:
