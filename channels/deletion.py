@@ -48,7 +48,8 @@ YES_TITLE, NO_TITLE = "Yes, delete it", "No, keep it"
 # also mentions symptoms goes to the assistant as usual.
 _REQUEST = re.compile(
     r"(?:please\s+|can\s+you\s+|could\s+you\s+|i\s+want\s+to\s+|i\s+want\s+you\s+to\s+)?"
-    r"(?:delete|erase|remove|wipe|forget)\s+"
+    # The verbs with the typos people make ("delte my data" went to the dialogue as goodbye).
+    r"(?:delete|delet|delte|deleet|dlete|erase|errase|erace|remove|remvoe|wipe|forget|forgot)\s+"
     r"(?:all\s+(?:of\s+)?)?(?:my|me|everything)"
     r"(?:\s+(?:data|conversation|chat|history|messages|results|information|info|details))?"
     r"(?:\s+please)?\s*[.!?]*"

@@ -32,6 +32,7 @@ def fixed_secret(monkeypatch):
     "delete my data", "Delete my data!", "please delete my data", "forget me", "erase my data",
     "delete my conversation", "can you delete all my data", "wipe my history please",
     "delete everything", "remove my results", "I want to delete my data", REQUEST_PAYLOAD,
+    "delte my data", "delet my data", "errase my data",
 ])
 def test_requests(text):
     assert is_request(text)
