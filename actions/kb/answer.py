@@ -115,6 +115,9 @@ class AnswerIndex:
     # Words with a one-letter word ("vitamin e"), matched on the question's own words only:
     # lemmas turn "e" into "have" and "as" into "a" ("vitamins as well" is not vitamin A).
     letter_forms: frozenset[tuple[str, tuple[str, ...]]] = frozenset()
+    # Said in passing but not asked about ("i dont drink"): left out before reading, so a
+    # denied subject does not put the question outside the article.
+    not_asked: re.Pattern | None = None
 
 
 def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerIndex:
@@ -142,6 +145,9 @@ def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerInde
         raw = frozenset(data.get("raw_concepts", ()))
         outside = frozenset(data.get("outside_concepts", ()))
         pairs = tuple(frozenset(map(str, pair)) for pair in data.get("outside_pairs", ()))
+        said = sorted({_plain(p) for p in data.get("not_asked", ())}, key=len, reverse=True)
+        alternatives = "|".join(map(re.escape, said))
+        not_asked = re.compile(rf"\b(?:{alternatives})\b") if said else None
         facets = []
         for passage_id, rows in data["facets"].items():
             for row in rows:
@@ -169,7 +175,8 @@ def read_index(searcher, known: set[str], path: Path = INDEX_PATH) -> AnswerInde
                          "defined concepts")
     if any(len(pair) != 2 for pair in pairs):
         raise ValueError(f"{path}: each of outside_pairs names two concepts")
-    return AnswerIndex(types, concepts, raw, outside, tuple(facets), pairs, frozenset(letters))
+    return AnswerIndex(types, concepts, raw, outside, tuple(facets), pairs, frozenset(letters),
+                       not_asked)
 
 
 def _plain(text: str) -> str:
@@ -258,6 +265,8 @@ class Answerer:
         return Answer(question, kind, True, shown, tuple(chosen), closest, True)
 
     def _read(self, question: str) -> _Reading:
+        if self._index.not_asked is not None and self._index.not_asked.search(_plain(question)):
+            question = self._index.not_asked.sub(" ", _plain(question))
         every = self._searcher.lemmas(question)
         terms = tuple(self._searcher.query_terms(question, every))
         return _Reading(_plain(question), tuple(t for t in every if t != "-"), terms)

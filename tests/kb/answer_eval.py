@@ -1,4 +1,4 @@
-"""Scoring of the outsider question sets (tests/data/kb_questions_v2.yml to _v8.yml).
+"""Scoring of the outsider question sets (tests/data/kb_questions_v2.yml to _v9.yml).
 
 Not collected by pytest (no ``test_`` prefix): tests import ``score`` and print counts
 only, so a test half is never shown question by question.
@@ -16,7 +16,7 @@ import yaml
 
 DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 SETS = {name: DATA / f"kb_questions_{name}.yml"
-        for name in ("v2", "v3", "v4", "v5", "v6", "v7", "v8")}
+        for name in ("v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9")}
 
 
 def load_cases(half: str, name: str) -> list[dict]:

@@ -1,15 +1,16 @@
 """Answers only from a passage that says what was asked, shown whole; "not covered" else.
 
 The question sets were written by helper sessions that saw only the article
-(tests/data/kb_questions_v2.yml to _v8.yml), each split into tune and test halves before
+(tests/data/kb_questions_v2.yml to _v9.yml), each split into tune and test halves before
 use. First contact with each untouched test half, measured once before it was used:
 v2 and v3 (index tuned on their tune halves): answerable 45/65, not covered 33/45; v4
 (tuned on v2, v3 and v4's tune half): answerable 19/30, not covered 15/20; v5 (tuned on
 everything before and v5's tune half): answerable 23/30, not covered 18/20; v6 (tuned on
 everything before and v6's tune half): answerable 25/30, not covered 17/20; v7 (likewise):
-answerable 26/30, not covered 20/20; v8 (likewise): answerable 27/30, not covered 19/20. The
-word-similarity search this replaced got 8/30 and 13/20 on v4's test half. v8's test half is
-the held-out check, guarded at its first contact. Assertions print counts only.
+answerable 26/30, not covered 20/20; v8 (likewise): answerable 27/30, not covered 19/20; v9
+(likewise): answerable 25/30, not covered 18/20. The word-similarity search this replaced got
+8/30 and 13/20 on v4's test half. v9's test half is the held-out check, guarded at its first
+contact and never tuned on. Assertions print counts only.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from tests.kb.answer_eval import SETS, load_cases, score
 
 TUNING = [("v2", "tune"), ("v2", "test"), ("v3", "tune"), ("v3", "test"), ("v4", "tune"),
           ("v4", "test"), ("v5", "tune"), ("v5", "test"), ("v6", "tune"), ("v6", "test"),
-          ("v7", "tune"), ("v7", "test"), ("v8", "tune")]
-HELD_OUT = ("v8", "test")
-HELD_OUT_FIRST_CONTACT = {"covered": 27, "not_covered": 19}
-# Left unsolved, named so a regression elsewhere still fails: "fatty liver but i dont drink,
-# what is it connected to" (the word "drink" puts it outside: alcohol is not in the article,
-# and negation is not read) and a pharmacist's "1000 mcg cyanocobalamin off the shelf without
-# a prescriber" (the B12 forms are outside: the article never compares them).
-KNOWN_MISSES = {("v8", "tune"): 2}
+          ("v7", "tune"), ("v7", "test"), ("v8", "tune"), ("v8", "test"), ("v9", "tune")]
+HELD_OUT = ("v9", "test")
+HELD_OUT_FIRST_CONTACT = {"covered": 25, "not_covered": 18}
+# Left unsolved, named so a regression elsewhere still fails: a pharmacist's "1000 mcg
+# cyanocobalamin off the shelf without a prescriber" (the B12 forms are outside: the article
+# never compares them, and the question names one).
+KNOWN_MISSES = {("v8", "tune"): 1}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_tuning_halves_are_answered_right(kb, name, half, report_figure):
 
 # Issue 16 asks for 95% on an untouched half; first contact with each fresh set has been
 # 63-90% answerable and 73-100% not covered. This guards the measured figure against
-# regressions; it is not the target, and v8's test half has not been looked at.
+# regressions; it is not the target, and v9's test half has not been looked at.
 def test_held_out_half_is_answered_at_least_as_well_as_at_first_contact(kb, report_figure):
     name, half = HELD_OUT
     figures = score(kb, half, name)
@@ -163,6 +163,13 @@ def test_a_high_b12_answer_shows_the_whole_paragraph_in_order(kb):
 def test_direction_matters_for_cause_questions(kb):
     assert kb.answer("can b12 deficiency cause fatty liver").covered is False
     assert kb.answer("can liver disease cause other vitamin deficiencies").covered
+
+
+def test_a_subject_denied_in_passing_does_not_put_the_question_outside(kb):
+    """"I dont drink" says what the question is not about; asking about drinking stays out."""
+    assert kb.answer("fatty liver but i dont drink, what is it linked to").covered
+    assert kb.answer("does drinking alcohol change my b12").covered is False
+    assert kb.answer("is it ok to drink with fatty liver").covered is False
 
 
 def test_answers_are_deterministic(kb):
