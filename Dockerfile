@@ -62,13 +62,13 @@ WORKDIR /src
 COPY . .
 # The Makefile's recipes, spelled out (the virtual environment lives at /app/.venv, the
 # sources at /src, so the runtime stage can copy the two as separate layers).
-RUN /app/.venv/bin/python -m actions.spacy_model \
- && /app/.venv/bin/python -m actions.kb build \
+RUN /app/.venv/bin/python -m b12core.spacy_model \
+ && /app/.venv/bin/python -m b12core.kb build \
  && hash="$(bash scripts/model_hash.sh)" \
  && /app/.venv/bin/rasa train --fixed-model-name "b12-${hash}" --out models \
  && ln -s "b12-${hash}.tar.gz" models/current.tar.gz \
  && rm -rf .rasa \
- && /app/.venv/bin/python -m compileall -q actions channels nlu_components rasa_server
+ && /app/.venv/bin/python -m compileall -q b12core actions rasa_server
 
 ########## app: the Rasa server (default command) and the action server
 FROM python:3.10.18-slim-bookworm AS app

@@ -33,16 +33,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 install: $(STAMP) ## Create .venv and install the pinned requirements (only when they change)
 
-$(SPACY_MODEL): actions/spacy_model.py $(STAMP)
-	$(PY) -m actions.spacy_model
+$(SPACY_MODEL): b12core/spacy_model.py $(STAMP)
+	$(PY) -m b12core.spacy_model
 
 spacy: $(SPACY_MODEL) ## Build the project's spaCy pipeline under var/spacy
 
-knowledge/kb.json: knowledge/article.md actions/kb/build.py $(SPACY_MODEL)
-	$(PY) -m actions.kb build
+knowledge/kb.json: knowledge/article.md b12core/kb/build.py $(SPACY_MODEL)
+	$(PY) -m b12core.kb build
 
 kb: $(SPACY_MODEL) ## Rebuild knowledge/kb.json from knowledge/article.md
-	$(PY) -m actions.kb build
+	$(PY) -m b12core.kb build
 
 triage-model: $(STAMP) ## Retrain the triage's learned detector (knowledge/triage_learned.json) from the tuning sets
 	$(PY) scripts/build_triage_model.py

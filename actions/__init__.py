@@ -1,5 +1,6 @@
-"""The action server's code: a pure core (``actions.kb``, ``actions.labs``) and thin rasa_sdk glue.
+"""The action server's rasa_sdk glue: custom actions and form validation over ``b12core``.
 
 The rasa_sdk executor imports every module below this package at start-up, so no
-module may do work at import time beyond defining things.
+module may do work at import time beyond defining things. Nothing outside this package
+(and its tests) imports it.
 """

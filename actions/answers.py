@@ -8,10 +8,10 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from actions.health import HealthAction, HealthReply
-from actions.kb import KBError, QuestionError, load_kb
-from actions.kb.quotes import format_quote
-from actions.kb.topics import load_topics
-from actions.replies import reply_intent
+from b12core.kb import KBError, QuestionError, load_kb
+from b12core.kb.quotes import format_quote
+from b12core.kb.topics import load_topics
+from b12core.replies import reply_intent
 
 logger = logging.getLogger(__name__)
 

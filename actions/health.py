@@ -14,8 +14,8 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.disclaimer import full_disclaimer, short_disclaimer
-from actions.safety import SAFETY_NET, messages, triage
+from b12core.disclaimer import full_disclaimer, short_disclaimer
+from b12core.safety import SAFETY_NET, messages, triage
 
 
 @dataclass(frozen=True)

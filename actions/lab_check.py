@@ -2,7 +2,7 @@
 
 Every user message goes through ``action_extract_lab_values`` (custom slot
 mappings), so values and the condition are kept whenever they are given. The
-form asks for what is missing; ``action_interpret_labs`` calls ``actions.labs``.
+form asks for what is missing; ``action_interpret_labs`` calls ``b12core.labs``.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.health import HealthAction, HealthReply
-from actions.kb.quotes import format_quote
-from actions.kb.topics import load_topics
-from actions.labs import ANALYTES, LabError, LabInput, LabPanel, LabResult, interpret, parse
-from actions.labs.interpret import evaluate
-from actions.labs.models import LabRange
-from actions.labs.notes import note_sentence
-from actions.labs.parser import parse_unit
-from actions.labs.reference import reference_table
-from actions.labs.report import TABLE_COLUMNS, describe_value, table_rows
-from actions.replies import normalise, reply_intent
+from b12core.kb.quotes import format_quote
+from b12core.kb.topics import load_topics
+from b12core.labs import ANALYTES, LabError, LabInput, LabPanel, LabResult, interpret, parse
+from b12core.labs.interpret import evaluate
+from b12core.labs.models import LabRange
+from b12core.labs.notes import note_sentence
+from b12core.labs.parser import parse_unit
+from b12core.labs.reference import reference_table
+from b12core.labs.report import TABLE_COLUMNS, describe_value, table_rows
+from b12core.replies import normalise, reply_intent
 
 logger = logging.getLogger(__name__)
 _B12_NAME = re.compile(r"\bb[\s-]?12\b", re.IGNORECASE)
@@ -498,7 +498,7 @@ class AskLabValue(Action, abc.ABC):
     @property
     @abc.abstractmethod
     def analyte(self) -> str:
-        """One of actions.labs.ANALYTES."""
+        """One of b12core.labs.ANALYTES."""
 
     def name(self) -> str:
         return f"action_ask_{self.analyte}"
@@ -688,8 +688,8 @@ class ActionInterpretLabs(HealthAction):
         return "action_interpret_labs"
 
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
-        from actions.kb import load_kb
-        from actions.labs.questions import clinician_questions
+        from b12core.kb import load_kb
+        from b12core.labs.questions import clinician_questions
 
         result = interpret(panel_from_slots(tracker))
         messages: list[dict[str, Any]] = []

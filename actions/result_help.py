@@ -12,14 +12,14 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from actions.health import HealthAction, HealthReply
-from actions.kb.quotes import format_quote
-from actions.kb.topics import load_topics
 from actions.lab_check import panel_from_slots
-from actions.labs import interpret
-from actions.labs.questions import clinician_questions
-from actions.labs.reference import Band, reference_table
-from actions.labs.report import describe_value
-from actions.replies import normalise
+from b12core.kb.quotes import format_quote
+from b12core.kb.topics import load_topics
+from b12core.labs import interpret
+from b12core.labs.questions import clinician_questions
+from b12core.labs.reference import Band, reference_table
+from b12core.labs.report import describe_value
+from b12core.replies import normalise
 
 # Questions about one's own results, answered here (not article topics: no curated quotes).
 RESULT_QUESTION_INTENTS = ("ask_result_meaning", "ask_should_worry", "ask_symptoms")

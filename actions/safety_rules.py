@@ -10,13 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answers import quote_messages
 from actions.health import HealthAction, HealthReply
-from actions.kb.topics import load_topics
 from actions.lab_check import slot_value
-from actions.labs import LabResult, parse
-from actions.labs.interpret import evaluate
-from actions.labs.reference import reference_table
-from actions.safety.triage import first_reply
-from actions.safety.triage import urgent_reply as urgent_reply_text
+from b12core.kb.topics import load_topics
+from b12core.labs import LabResult, parse
+from b12core.labs.interpret import evaluate
+from b12core.labs.reference import reference_table
+from b12core.safety.triage import first_reply
+from b12core.safety.triage import urgent_reply as urgent_reply_text
 
 REFUSAL = (
     "I can't suggest a dose for you or tell you whether you have a deficiency: that "

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from actions.runtime import block_tensorflow
+from b12core.runtime import block_tensorflow
 
 TOKEN_ENV = "ACTION_SERVER_TOKEN"
 NEXT_TOKEN_ENV = "ACTION_SERVER_NEXT_TOKEN"
@@ -23,13 +23,13 @@ NEXT_TOKEN_ENV = "ACTION_SERVER_NEXT_TOKEN"
 def preload() -> None:
     """Load and validate every data table now: a broken one stops the start, and no
     patient's message waits for a table to load (the first red flag did: ~100 ms)."""
-    from actions.kb import load_kb
-    from actions.kb.topics import load_topics
-    from actions.labs import warm_up
-    from actions.labs.findings import finding_catalogue
-    from actions.labs.questions import load_questions
-    from actions.labs.reference import reference_table
-    from actions.safety import load_triage_table
+    from b12core.kb import load_kb
+    from b12core.kb.topics import load_topics
+    from b12core.labs import warm_up
+    from b12core.labs.findings import finding_catalogue
+    from b12core.labs.questions import load_questions
+    from b12core.labs.reference import reference_table
+    from b12core.safety import load_triage_table
 
     load_kb()
     load_topics()
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SANIC_HOST", "127.0.0.1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    from actions.kb import KBError
+    from b12core.kb import KBError
 
     try:
         preload()

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, BotUttered, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.disclaimer import full_disclaimer
+from b12core.disclaimer import full_disclaimer
 
 # Set by the Rasa server (rasa_server/dialogue_guards.py) in the session-start metadata
 # when the conversation's first message is an emergency: the urgent reply comes first,

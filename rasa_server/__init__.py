@@ -1,5 +1,6 @@
-"""Code that runs inside the Rasa server process: launcher, stores, fault guards.
+"""Everything that runs inside the Rasa server process, over the pure ``b12core``.
 
-Kept apart from ``actions/`` (which runs in the action server) so that each
-process imports only what it needs.
+``__main__`` (the launcher), ``channels`` (input channels and their guards), ``nlu``
+(custom NLU components named in config.yml), stores, fault guards and the speed-ups.
+Never imports ``actions`` (the action server's package).
 """

@@ -73,7 +73,8 @@ def apply_defaults(argv: list[str], env) -> None:
     # Slow clients: a request (line, headers and a body Sanic reads) must arrive within
     # REQUEST_TIMEOUT_S (Sanic's default is 60 s per connection); a websocket frame may not
     # exceed a socket.io message's limit (engineio checks only after Sanic buffered up to
-    # 1 MB). The REST body, read by the channel, has its own deadline (channels/rest.py).
+    # 1 MB). The REST body, read by the channel, has its own deadline
+    # (rasa_server/channels/rest.py).
     env.setdefault("SANIC_REQUEST_TIMEOUT", str(REQUEST_TIMEOUT_S))
     env.setdefault("SANIC_WEBSOCKET_MAX_SIZE", str(WEBSOCKET_MAX_BYTES))
     from rasa_server.forget import DEFAULT_RETENTION_DAYS, RETENTION_DAYS_ENV

@@ -43,7 +43,7 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 
-from actions.safety import triage
+from b12core.safety import triage
 from rasa_server.messages import DIALOGUE_RECOVERED
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ database fails, answers as if the conversation were new and keeps the turn in
 memory: the patient gets a fresh start instead of an error, and the error text
 (with SQL parameters: users' messages) goes to the log. ``install`` makes those
 errors fail the turn instead, logging only the error's type; the channel then
-answers with an apology (channels/rest.py).
+answers with an apology (rasa_server/channels/rest.py).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from rasa.shared.core.events import (
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from actions.safety import first_reply
+from b12core.safety import first_reply
 from rasa_server.messages import ACTIONS_UNAVAILABLE
 from rasa_server.rawhttp import RawClient
 

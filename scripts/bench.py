@@ -23,12 +23,12 @@ QUERY_ROUNDS = 30
 
 _LOAD_PROBE = """
 import json, sys, time
-from actions.runtime import block_tensorflow
+from b12core.runtime import block_tensorflow
 block_tensorflow()
 import spacy, sklearn.feature_extraction.text, yaml  # imports the action server already has
 t0 = time.perf_counter()
-from actions.kb import load_kb
-from actions.kb.topics import load_topics
+from b12core.kb import load_kb
+from b12core.kb.topics import load_topics
 kb = load_kb(); load_topics()
 print(json.dumps({"load_ms": (time.perf_counter() - t0) * 1000}))
 """
@@ -57,8 +57,8 @@ def bench_kb_query() -> dict[str, float]:
     """One answer (what the chat quotes: index, ranking, whole passages) per question."""
     import yaml
 
-    from actions.kb import load_kb
-    from tests.kb.answer_eval import SETS, load_cases
+    from b12core.kb import load_kb
+    from tests.b12core.kb.answer_eval import SETS, load_cases
 
     kb = load_kb()
     data = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))
@@ -81,7 +81,7 @@ def bench_kb_query() -> dict[str, float]:
 
 def bench_labs() -> dict[str, float] | None:
     try:
-        from actions.labs import bench as labs_bench
+        from b12core.labs import bench as labs_bench
     except ImportError:
         return None
     return labs_bench.run()
@@ -90,8 +90,8 @@ def bench_labs() -> dict[str, float] | None:
 def bench_triage() -> dict[str, float]:
     """Red-flag triage per message (uncached: every message is new to the table), over
     every outsider set and the project's other test messages, plus a worst case."""
-    from actions.safety.triage import _triage, load_triage_table
-    from tests.safety.redflag_sets import every_case, ordinary_messages
+    from b12core.safety.triage import _triage, load_triage_table
+    from tests.b12core.safety.redflag_sets import every_case, ordinary_messages
 
     table = load_triage_table()
     texts = [*ordinary_messages(), *(c.text for c in every_case())]
@@ -145,7 +145,7 @@ def report(figures: dict[str, float]) -> str:
 
 
 def main() -> int:
-    from actions.runtime import block_tensorflow
+    from b12core.runtime import block_tensorflow
 
     block_tensorflow()
     figures: dict[str, float] = {}

@@ -603,7 +603,7 @@ def micro_benchmarks() -> dict[str, float]:
     probe = (
         "import json, sys\n"
         f"sys.path.insert(0, {str(PROJECT_ROOT / 'scripts')!r})\n"
-        "from actions.runtime import block_tensorflow\n"
+        "from b12core.runtime import block_tensorflow\n"
         "block_tensorflow()\n"
         "import bench\n"
         "figures = {}\n"

@@ -3,10 +3,10 @@
     .venv/bin/python scripts/build_triage_model.py
 
 Training data: the tuning halves of the outsider-written red-flag sets (never a held-out
-half: tests/safety/redflag_sets.py says which is which), labelled calm / urgent / crisis
+half: tests/b12core/safety/redflag_sets.py says which is which), labelled calm / urgent / crisis
 (self-harm), and every other message of the project's test sets as calm. The file stores
 the n-grams' idf and weights as plain numbers, and a digest of the training data, so a
-test can tell when the model is older than its data (actions/safety/learned.py reads it).
+test can tell when the model is older than its data (b12core/safety/learned.py reads it).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ DECIMALS = 6
 
 
 def training_data() -> tuple[list[str], list[str]]:
-    from actions.safety.triage import normalise
-    from tests.safety.redflag_sets import ordinary_messages, tune_cases
+    from b12core.safety.triage import normalise
+    from tests.b12core.safety.redflag_sets import ordinary_messages, tune_cases
 
     texts, labels = [], []
     for case in tune_cases():
@@ -50,7 +50,7 @@ def train(texts: list[str], labels: list[str]) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from actions.safety.learned import CLASSES, NGRAMS
+    from b12core.safety.learned import CLASSES, NGRAMS
 
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=NGRAMS, min_df=MIN_DF,
                                  sublinear_tf=True, lowercase=False, dtype=np.float64)
@@ -74,7 +74,7 @@ def train(texts: list[str], labels: list[str]) -> dict:
 
 
 def main() -> int:
-    from actions.safety.learned import MODEL_PATH
+    from b12core.safety.learned import MODEL_PATH
 
     texts, labels = training_data()
     data = train(texts, labels)

@@ -25,7 +25,7 @@ def heldout_messages() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def kb():
-    from actions.kb import load_kb
+    from b12core.kb import load_kb
 
     return load_kb()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rasa_sdk import Tracker
 
-from actions.disclaimer import full_disclaimer
+from b12core.disclaimer import full_disclaimer
 
 SLOTS = {
     "b12": None,

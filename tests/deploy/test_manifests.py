@@ -578,7 +578,7 @@ def test_dockerfile_installs_pinned_requirements():
 
 def test_dockerfile_builds_what_the_model_and_the_action_server_load():
     runs = " ".join(instructions("RUN"))
-    for step in ("actions.spacy_model", "actions.kb build", "rasa train"):
+    for step in ("b12core.spacy_model", "b12core.kb build", "rasa train"):
         assert step in runs, f"the image does not run {step}"
     (command,) = instructions("CMD", stage())
     check_rasa_command(json.loads(command))

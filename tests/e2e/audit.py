@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from actions.disclaimer import full_disclaimer, general_disclaimer
-from actions.safety import messages
+from b12core.disclaimer import full_disclaimer, general_disclaimer
+from b12core.safety import messages
 
 SHORT_PHRASE = "not medical advice"
 REASSURANCE = ("fine", "nothing to worry about", "no need to worry", "you're ok", "you are ok",
@@ -14,7 +14,7 @@ REASSURANCE = ("fine", "nothing to worry about", "no need to worry", "you're ok"
 
 @lru_cache(maxsize=1)
 def _health_markers() -> tuple[str, ...]:
-    from actions.kb import load_kb
+    from b12core.kb import load_kb
 
     texts = messages()
     passages = tuple(p.text for p in load_kb().passages)

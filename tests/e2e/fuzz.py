@@ -34,7 +34,7 @@ REPLIES_PATH = PROJECT_ROOT / "tests" / "data" / "conversation_replies.yml"
 BREAKER_LOG_LINE = "Circuit breaker tripped"
 
 # Clear emergencies, one per path in turn: the point is that the urgent reply gets
-# through from every dialogue state, not how symptoms are recognised (tests/safety).
+# through from every dialogue state, not how symptoms are recognised (tests/b12core/safety).
 RED_FLAGS = (
     "I am vomiting blood",
     "I have crushing chest pain",
@@ -257,7 +257,7 @@ def _main() -> None:  # pragma: no cover - a developer's command
     import argparse
     import tempfile
 
-    from actions.safety import messages
+    from b12core.safety import messages
     from tests.e2e.stack import RasaStack
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -3,7 +3,7 @@ stays up, and a conversation that was going on before loses nothing.
 
 One stack for the module (its own tracker database, so the abuse stays here). A safe reply is
 a JSON list of bot messages for the sender, with no traceback, no exception text and nothing
-the user sent echoed back as markup. The rules are in channels/limits.py.
+the user sent echoed back as markup. The rules are in rasa_server/channels/limits.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import uuid
 
 import pytest
 
-from actions.disclaimer import full_disclaimer
-from channels.limits import (
+from b12core.disclaimer import full_disclaimer
+from rasa_server.channels.limits import (
     EMPTY,
     MAX_BODY_BYTES,
     MAX_MESSAGE_CHARS,
@@ -454,7 +454,7 @@ async def drain(replies: asyncio.Queue, quiet_s: float) -> list[str]:
 
 
 async def test_socketio_refuses_a_packet_over_a_few_kib_unread(stack):
-    from channels.limits import SOCKETIO_MAX_BYTES
+    from rasa_server.channels.limits import SOCKETIO_MAX_BYTES
 
     client, session, replies = await socketio_session(stack)
     try:
@@ -477,7 +477,7 @@ async def test_socketio_refuses_a_packet_over_a_few_kib_unread(stack):
 
 
 def test_an_oversize_long_polling_post_is_refused_at_once(stack):
-    from channels.limits import SOCKETIO_MAX_BYTES
+    from rasa_server.channels.limits import SOCKETIO_MAX_BYTES
 
     base = "/socket.io/?EIO=4&transport=polling"
     connection = http.client.HTTPConnection("127.0.0.1", stack.rasa_port, timeout=90)
@@ -498,7 +498,7 @@ def test_an_oversize_long_polling_post_is_refused_at_once(stack):
 
 
 async def test_socketio_a_flood_on_one_connection_is_told_once_and_dropped(stack):
-    from channels.limits import RATE_BURST, SLOW_DOWN
+    from rasa_server.channels.limits import RATE_BURST, SLOW_DOWN
 
     client, session, replies = await socketio_session(stack)
     try:
@@ -614,7 +614,7 @@ def await_saved(stack: RasaStack, sender: str) -> int:
 
 
 def test_a_person_deletes_their_conversation_from_the_chat(stack):
-    from channels.deletion import ASK, DONE, KEPT, NO_TITLE, YES_TITLE
+    from rasa_server.channels.deletion import ASK, DONE, KEPT, NO_TITLE, YES_TITLE
 
     sender = "delete-me-sqlite"
     stack.send(sender, "can you check my results")
@@ -643,7 +643,7 @@ def test_a_person_deletes_their_conversation_from_the_chat(stack):
 
 
 def test_typing_yes_after_the_question_deletes_too(stack):
-    from channels.deletion import ASK, DONE
+    from rasa_server.channels.deletion import ASK, DONE
 
     sender = "delete-me-typed"
     stack.send(sender, "what is homocysteine")
@@ -684,9 +684,9 @@ def test_slow_clients_cannot_hold_a_connection(stack):
     second is cut at HEADER_DEADLINE_S, and a REST body trickled in gets 408 at BODY_TIMEOUT_S."""
     import select
 
-    from channels.limits import HEADER_DEADLINE_S, KEEP_ALIVE_TIMEOUT_S
-    from channels.rest import BODY_TIMEOUT_S
     from rasa_server.__main__ import REQUEST_TIMEOUT_S
+    from rasa_server.channels.limits import HEADER_DEADLINE_S, KEEP_ALIVE_TIMEOUT_S
+    from rasa_server.channels.rest import BODY_TIMEOUT_S
 
     held: dict[str, tuple[float, bytes]] = {}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.safety import messages
+from b12core.safety import messages
 from tests.e2e.fuzz import BREAKER_LOG_LINE, Fuzzer, load_replies, paths, summary
 
 pytestmark = pytest.mark.e2e

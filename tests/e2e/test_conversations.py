@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actions.disclaimer import full_disclaimer, general_disclaimer, short_disclaimer
-from actions.safety import messages
+from b12core.disclaimer import full_disclaimer, general_disclaimer, short_disclaimer
+from b12core.safety import messages
 from tests.e2e.audit import ConversationAudit, audit_turn
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.safety import messages
+from b12core.safety import messages
 from rasa_server.messages import DIALOGUE_RECOVERED
 from tests.e2e.fuzz import BREAKER_LOG_LINE
 from tests.e2e.stack import RasaStack, joined

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from actions.disclaimer import full_disclaimer, short_disclaimer
-from actions.safety import first_reply, messages
+from b12core.disclaimer import full_disclaimer, short_disclaimer
+from b12core.safety import first_reply, messages
 from rasa_server.messages import ACTIONS_UNAVAILABLE
 from tests.e2e.stack import joined
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from actions.disclaimer import full_disclaimer, short_disclaimer
+from b12core.disclaimer import full_disclaimer, short_disclaimer
 
 pytestmark = pytest.mark.e2e
 USERS, CHECKS = 32, 5

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from channels.limits import MAX_MESSAGE_CHARS, RETRY_AFTER_S, TOO_LONG
+from rasa_server.channels.limits import MAX_MESSAGE_CHARS, RETRY_AFTER_S, TOO_LONG
 from rasa_server.messages import ACTIONS_UNAVAILABLE, SERVICE_ERROR
 from tests.e2e.stack import RasaStack, stop_process
 
@@ -116,7 +116,7 @@ def test_the_turns_were_really_processed(run):
 
 def test_a_turn_with_the_database_locked_is_answered_503_and_logged_by_type(run):
     # rasa_server.resilience makes the tracker store's failure fail the turn; the REST
-    # channel answers it (channels/rest.py).
+    # channel answers it (rasa_server/channels/rest.py).
     assert run.replies[WHILE_LOCKED] == Reply(
         503, [{"recipient_id": PATIENT, "text": SERVICE_ERROR}], str(RETRY_AFTER_S))
     assert "rest: the turn failed with rasa_server.resilience.TrackerStoreUnavailable " \

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from actions.disclaimer import full_disclaimer, general_disclaimer
-from actions.safety import messages
-from tests.safety.redflag_sets import held_out_cases, meets_targets, score, summary
+from b12core.disclaimer import full_disclaimer, general_disclaimer
+from b12core.safety import messages
+from tests.b12core.safety.redflag_sets import held_out_cases, meets_targets, score, summary
 
 pytestmark = pytest.mark.e2e
 

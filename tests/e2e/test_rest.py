@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from actions.disclaimer import full_disclaimer, short_disclaimer
+from b12core.disclaimer import full_disclaimer, short_disclaimer
 from tests.e2e.stack import joined
 
 pytestmark = pytest.mark.e2e

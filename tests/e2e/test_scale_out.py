@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from actions.disclaimer import full_disclaimer, short_disclaimer
+from b12core.disclaimer import full_disclaimer, short_disclaimer
 from rasa_server.forget import forget
 from rasa_server.messages import SERVICE_ERROR
 from tests.e2e.services import Postgres, Redis
@@ -100,7 +100,7 @@ def test_forget_deletes_a_conversation_from_postgresql(servers, engines):
 
 
 def test_delete_my_data_in_the_chat_deletes_it_from_postgresql(servers, engines):
-    from channels.deletion import ASK, DONE, YES_TITLE
+    from rasa_server.channels.deletion import ASK, DONE, YES_TITLE
 
     a, b = servers
     postgres, _ = engines

@@ -1,7 +1,7 @@
 """Held-out NLU evaluation: patient messages never used for training.
 
 Intent accuracy uses the trained model (loaded once, in process); lab-value
-extraction uses the one parser in actions/labs, exactly as the dialogue does.
+extraction uses the one parser in b12core/labs, exactly as the dialogue does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from actions.labs import parse
+from b12core.labs import parse
 from tests.e2e.stack import model_path
 
 

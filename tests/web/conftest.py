@@ -60,8 +60,8 @@ class WidgetRasaStack(RasaStack):
         credentials = workdir / "credentials.yml"
         listed = "".join(f"    - {origin}\n" for origin in widget_origins)
         credentials.write_text(
-            "channels.rest.RestInput:\n"
-            "channels.socketio.SocketIOInput:\n"
+            "rasa_server.channels.rest.RestInput:\n"
+            "rasa_server.channels.socketio.SocketIOInput:\n"
             "  user_message_evt: user_uttered\n"
             "  bot_message_evt: bot_uttered\n"
             "  session_persistence: true\n"

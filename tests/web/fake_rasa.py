@@ -52,7 +52,7 @@ def build_app(origins: list[str]):
     from aiohttp import web
     from rasa.core.channels.socketio import SocketIOOutput
 
-    from channels.socketio import maybe_await
+    from rasa_server.channels.socketio import maybe_await
 
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins)
     app = web.Application()

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from channels.socketio import OriginError, SocketIOInput, parse_origins
+from rasa_server.channels.socketio import OriginError, SocketIOInput, parse_origins
 from tests.e2e.stack import PROJECT_ROOT
 
 

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from actions.disclaimer import full_disclaimer, short_disclaimer
+from b12core.disclaimer import full_disclaimer, short_disclaimer
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from actions.safety import messages
+from b12core.safety import messages
 from tests.web.test_widget import REPLY_TIMEOUT_MS, bot, open_chat, send
 
 pytestmark = pytest.mark.e2e
