@@ -3,10 +3,9 @@
 The arguments are Rasa's own. Before handing over to Rasa it refuses unsafe
 settings (the HTTP API without JWT, several Sanic workers without the Redis
 lock store, no action-server token), fills defaults that endpoints.yml cannot
-express, and installs the action-call guards (rasa_server.resilience), the
-dialogue guards (rasa_server.dialogue_guards: red flags first, recovery from Rasa's
-circuit breaker), the
-in-order graph runner (rasa_server.graph) and the fast paths (rasa_server.fastpaths).
+express, and installs the run-time patches (rasa_server.patches: the safety guards
+always, the speed-ups when the installed versions are the tested ones and
+B12_SPEEDUPS is not off).
 """
 
 from __future__ import annotations
@@ -109,12 +108,13 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet.install()  # before Rasa, SQLAlchemy and TensorFlow are imported
 
-    from rasa_server import dialogue_guards, fastpaths, graph, resilience
+    from rasa_server import patches
 
-    resilience.install()
-    dialogue_guards.install()
-    graph.install()
-    fastpaths.install()
+    try:
+        patches.install(env)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
     from rasa.__main__ import main as rasa_main
 

@@ -51,8 +51,9 @@
 - ``Domain.is_empty`` built a new empty Domain (``Domain.from_dict({})``) on
   every message to compare with; it is built once.
 
-``install`` is called by the launcher (``python -m rasa_server``), so serving
-gets these and training does not.
+``install`` (through rasa_server.patches) installs the patches among these; the count
+vectors and DIET ones are used by the subclasses of rasa_server.nlu.serving, which
+config.yml names. Serving gets them and training does not.
 """
 
 from __future__ import annotations
@@ -161,23 +162,10 @@ def _fast_load(original):
     return classmethod(load)
 
 
-@functools.cache
-def _coo_defaults() -> dict[str, Any]:
-    """The attributes scipy gives every coo_matrix besides the four set below."""
-    probe = scipy.sparse.coo_matrix((1, 1))
-    return {k: v for k, v in vars(probe).items() if k not in ("_shape", "row", "col", "data")}
-
-
 def coo(data: np.ndarray, row: np.ndarray, col: np.ndarray, shape: tuple[int, int]):
-    """``coo_matrix((data, (row, col)), shape=shape)`` for arrays that already are what
-    its checks would make of them (index dtype from the shape, indices in range): the
-    same attributes without the checks (about 16 -> 0.5 us; scipy is pinned, and
-    tests/rasa_server/test_graph.py compares every attribute with scipy's)."""
-    matrix = scipy.sparse.coo_matrix.__new__(scipy.sparse.coo_matrix)
-    matrix.__dict__.update(_coo_defaults())
-    matrix.__dict__.update(_shape=shape, row=row, col=col, data=data,
-                           has_canonical_format=False)
-    return matrix
+    """``coo_matrix((data, (row, col)), shape=shape)``: scipy's own constructor and checks
+    (skipping them was measured within the A/B noise and dropped)."""
+    return scipy.sparse.coo_matrix((data, (row, col)), shape=shape)
 
 
 def hstack_coo(left, right):
@@ -361,23 +349,15 @@ def install() -> None:
     if getattr(Event, _INSTALLED, False):
         return
     from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
-        CountVectorsFeaturizer,
-    )
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.slots import Slot
     from rasa.shared.nlu.training_data.features import Features
-    from rasa.utils.tensorflow.models import RasaModel
 
     Event.resolve_by_type = staticmethod(_resolve_by_type)
-    RasaModel._rasa_predict = _concrete_predict(RasaModel._rasa_predict)
-    RasaModel.load = _fast_load(RasaModel.__dict__["load"].__func__)
     Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
     Slot.__copy__ = copy_slot
     RulePolicy._get_possible_keys = _indexed_possible_keys(RulePolicy._get_possible_keys)
     Domain.is_empty = domain_is_empty
-    CountVectorsFeaturizer._create_features = _fast_create_features(
-        CountVectorsFeaturizer._create_features)
     for name in DEBUG_COPY_MODULES:
         importlib.import_module(name).copy = CopyForDebugLogs()
     setattr(Event, _INSTALLED, True)

@@ -560,6 +560,38 @@ def start_scale_out(model: Path, env_ours: dict[str, str], tmp: Path, traffic: d
     return server, redis_proc
 
 
+def start_speedups_off(model: Path, env_ours: dict[str, str], tmp: Path, traffic: dict,
+                       run_id: str) -> Server:
+    """Ours again with B12_SPEEDUPS=off: stock Rasa code, the safety guards on."""
+    action_port = free_port()
+    env = {**env_ours, "B12_SPEEDUPS": "off",
+           "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+           "TRACKER_STORE_URL": f"sqlite:///{tmp / 'off-tracker.db'}"}
+    return start_server(
+        "ours-speedups-off", model=model, cwd=PROJECT_ROOT,
+        endpoints=PROJECT_ROOT / "endpoints.yml", credentials=PROJECT_ROOT / "credentials.yml",
+        env=env, tmp=tmp, traffic=traffic, action_port=action_port,
+        rasa_command=[sys.executable, "-m", "rasa_server"], run_id=run_id)
+
+
+def speedups_off_section(off: dict | None, base: dict, args) -> str:
+    """The B12_SPEEDUPS=off row: what the run-time speed patches buy, against the baseline."""
+    lines = ["", "## Ours with B12_SPEEDUPS=off (stock Rasa code, safety guards on)", ""]
+    if off is None:
+        return "\n".join([*lines, "Not measured (--no-speedups-off)."]) + "\n"
+    lines += [
+        "Ours started as `make run` does, plus `B12_SPEEDUPS=off`: none of the speed patches "
+        "of docs/rasa-patches.md; the safety guards and every declared seam (tracker store, "
+        "channels, NLU components, config) as in the default. The baseline's load figures "
+        "here are from another set of rounds alternated with this run (A B B A); its cold "
+        "start and memory are the ones above.",
+        "",
+        "| figure | ours, speed-ups off | baseline | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    return _variant_rows(lines, off, base)
+
+
 def scale_out_section(scale: dict | None, base: dict, args) -> str:
     """The extra run, as ratios to the same baseline (not the default set-up: no targets)."""
     lines = ["", "## Scale-out on this machine: 2 Sanic workers and a Redis lock store", ""]
@@ -577,7 +609,10 @@ def scale_out_section(scale: dict | None, base: dict, args) -> str:
         "| figure | ours, 2 workers | baseline | ratio |",
         "|---|---:|---:|---:|",
     ]
+    return _variant_rows(lines, scale, base)
 
+
+def _variant_rows(lines: list[str], scale: dict, base: dict) -> str:
     def row(label, o, b, digits, unit):
         r = ratio(o, b)
         lines.append(f"| {label} | {fmt(o, digits, unit)} | {fmt(b, digits, unit)} | "
@@ -888,6 +923,8 @@ def main() -> int:
     parser.add_argument("--out", default="var/bench_server.md", help="report path")
     parser.add_argument("--no-scale-out", action="store_true",
                         help="skip the extra run with SANIC_WORKERS=2 and a Redis lock store")
+    parser.add_argument("--no-speedups-off", action="store_true",
+                        help="skip the extra run with B12_SPEEDUPS=off")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (logs, models) and print its path")
     args = parser.parse_args()
@@ -970,6 +1007,22 @@ def main() -> int:
             finally:
                 stop_server(scale_server)
                 stop(redis_proc)
+        off = None
+        if not args.no_speedups_off:
+            print(f"[{time.monotonic() - t_start:5.0f}s] ours with B12_SPEEDUPS=off...",
+                  flush=True)
+            off_server = start_speedups_off(model, env_ours, tmp, traffic["ours"], run_id)
+            try:
+                print(f"  cold start {off_server.out['cold']['seconds']:.1f} s", flush=True)
+                baseline_again = dataclasses.replace(base_server, out={"levels": {}})
+                run_levels_interleaved([off_server, baseline_again],
+                                       [traffic["ours"], traffic["baseline"]], messages,
+                                       run_id, "off-")
+                record_memory(off_server)
+                off = off_server.out
+                off["baseline_levels"] = baseline_again.out["levels"]
+            finally:
+                stop_server(off_server)
         stop_server(base_server)
 
         print(f"[{time.monotonic() - t_start:5.0f}s] micro-benchmarks (scripts/bench.py)...",
@@ -979,6 +1032,7 @@ def main() -> int:
         text = build_report(args, started, time.monotonic() - t_start, model,
                             current_model_hash(), trained, base_train, ours, base, micro,
                             messages, run_id)
+        text += speedups_off_section(off, base, args)
         text += scale_out_section(scale, base, args)
         print()
         print(text)
