@@ -18,10 +18,10 @@ SPACY_MODEL := var/spacy/en_b12_liver/config.cfg
 MODEL_HASH = $(shell scripts/model_hash.sh)
 MODEL = models/b12-$(MODEL_HASH).tar.gz
 
-.PHONY: help install spacy kb triage-model train run shell test lint audit forget bench bench-quick clean
+.PHONY: help install spacy kb triage-model train run shell test test-fast lint audit forget bench bench-quick clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (Rasa 3.6 needs it)"; exit 1; }
@@ -82,13 +82,26 @@ audit: $(STAMP) var/audit-venv/.installed ## pip-audit the pins; every finding m
 test: lint train web/node_modules ## Lint, then the whole test suite (unit, data validation, end to end)
 	MODEL_PATH=$(MODEL) $(PY) -m pytest
 
+# The unit tests alone (docs/testing.md): no server, browser or trained model, none of the CLI
+# tests that start a fresh Python per case, none of the evaluation sets. `make test` runs them all.
+FAST_TESTS := tests/b12core tests/actions tests/rasa_server tests/deploy tests/security \
+	tests/test_architecture.py tests/test_docs.py
+FAST_SKIP := --ignore=tests/b12core/kb/test_cli.py --ignore=tests/b12core/labs/test_cli.py \
+	--ignore=tests/b12core/labs/test_reading_sets.py --ignore=tests/b12core/safety/test_triage_eval.py \
+	--ignore=tests/rasa_server/test_graph.py --ignore=tests/rasa_server/test_patches.py \
+	--deselect=tests/b12core/safety/test_triage.py::test_the_learned_reader_matches_scikit_learn
+
+test-fast: knowledge/kb.json ## Unit tests without servers, under a minute (no e2e, web, model, CLI or evaluation-set tests)
+	$(PY) -m pytest -q -m "not e2e" $(FAST_TESTS) $(FAST_SKIP)
+
 forget: $(STAMP) ## Delete stored conversations: make forget SENDER=<id>, or DAYS=<n> (silent that long)
 	@test -n "$(SENDER)$(DAYS)" || { echo "usage: make forget SENDER=<conversation id> | DAYS=<n>"; exit 2; }
 	$(PY) -m rasa_server.forget $(if $(DAYS),--older-than-days "$(DAYS)","$(SENDER)")
 
-bench: knowledge/kb.json train ## Micro-benchmarks, then the server benchmark against stock `rasa init` (~6 min)
+bench: knowledge/kb.json train ## Micro-benchmarks, the server against stock `rasa init` (with a B12_SPEEDUPS=off row), each speed patch's worth (~20 min)
 	$(PY) scripts/bench.py
 	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py
+	MODEL_PATH=$(MODEL) $(PY) scripts/bench_patches.py
 
 bench-quick: knowledge/kb.json train ## Smoke run of the server benchmark (fewer messages)
 	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py --quick

@@ -18,12 +18,6 @@
   call); two coordinate-format matrices are joined directly (about 20 us),
   giving the same arrays in the same order (tested), anything else goes to
   scipy as before.
-- Rasa's processor, memoization policy and forms deep-copy events, states and
-  slots on every turn only to pass them to ``structlogger.debug`` (structlog
-  renders at the call, so the copy protects nothing), and Python evaluates the
-  copy even when debug logging is off. In those three modules (and only for
-  calls inside debug logging: tests/rasa_server/test_graph.py checks the
-  source), ``copy.deepcopy`` returns its argument unless the log level is DEBUG.
 - Every tracker Rasa builds (one per past turn, each time a policy reads the
   conversation) copies each slot with ``copy.copy``, which goes through the
   generic pickle protocol. ``Slot.__copy__`` does the same shallow copy
@@ -58,10 +52,7 @@ config.yml names. Serving gets them and training does not.
 
 from __future__ import annotations
 
-import copy
 import functools
-import importlib
-import logging
 import weakref
 from typing import Any
 
@@ -326,38 +317,49 @@ def copy_slot(self):
     return new
 
 
-# Rasa modules whose every copy.deepcopy is an argument of a structlogger.debug call.
-DEBUG_COPY_MODULES = ("rasa.core.processor", "rasa.core.policies.memoization",
-                      "rasa.core.actions.forms")
+def _event_lookup_table() -> None:
+    Event.resolve_by_type = staticmethod(_resolve_by_type)
 
 
-class CopyForDebugLogs:
-    """The ``copy`` module, except that deepcopy copies only when debug logs are on."""
+def _sparse_features_joined_directly() -> None:
+    from rasa.shared.nlu.training_data.features import Features
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
+    Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
 
-    @staticmethod
-    def deepcopy(value: Any, memo: dict | None = None) -> Any:
-        if logging.root.isEnabledFor(logging.DEBUG):
-            return copy.deepcopy(value, memo)
-        return value
+
+def _slot_copy() -> None:
+    from rasa.shared.core.slots import Slot
+
+    Slot.__copy__ = copy_slot
+
+
+def _rule_index() -> None:
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    RulePolicy._get_possible_keys = _indexed_possible_keys(RulePolicy._get_possible_keys)
+
+
+def _empty_domain_once() -> None:
+    from rasa.shared.core.domain import Domain
+
+    Domain.is_empty = domain_is_empty
+
+
+# By the names of rasa_server.patches.PATCHES, so each can be measured alone
+# (scripts/bench_patches.py).
+INSTALLERS = {
+    "event lookup table": _event_lookup_table,
+    "sparse features joined directly": _sparse_features_joined_directly,
+    "slot copy": _slot_copy,
+    "rule index": _rule_index,
+    "empty domain once": _empty_domain_once,
+}
 
 
 def install() -> None:
     """Install every fast path in this process (idempotent)."""
     if getattr(Event, _INSTALLED, False):
         return
-    from rasa.core.policies.rule_policy import RulePolicy
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.slots import Slot
-    from rasa.shared.nlu.training_data.features import Features
-
-    Event.resolve_by_type = staticmethod(_resolve_by_type)
-    Features._combine_sparse_features = _fast_combine(Features._combine_sparse_features)
-    Slot.__copy__ = copy_slot
-    RulePolicy._get_possible_keys = _indexed_possible_keys(RulePolicy._get_possible_keys)
-    Domain.is_empty = domain_is_empty
-    for name in DEBUG_COPY_MODULES:
-        importlib.import_module(name).copy = CopyForDebugLogs()
+    for installer in INSTALLERS.values():
+        installer()
     setattr(Event, _INSTALLED, True)

@@ -78,12 +78,6 @@ PATCHES = (
     Patch("sparse features joined directly",
           "rasa.shared.nlu.training_data.features:Features._combine_sparse_features", "speed",
           True, "rasa_server.fastpaths"),
-    Patch("no copies for debug logs", "rasa.core.processor:copy", "speed", True,
-          "rasa_server.fastpaths"),
-    Patch("no copies for debug logs", "rasa.core.policies.memoization:copy", "speed", True,
-          "rasa_server.fastpaths"),
-    Patch("no copies for debug logs", "rasa.core.actions.forms:copy", "speed", True,
-          "rasa_server.fastpaths"),
 )
 
 

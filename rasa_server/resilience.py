@@ -296,6 +296,10 @@ def fail_the_turn(error: Exception) -> None:
     raise TrackerStoreUnavailable(type(error).__name__) from error
 
 
+# Whether action calls go over kept-alive connections (a speed patch: on with the speed-ups).
+POOLING = {"on": False}
+
+
 def install(timeout_s: float = ACTION_TIMEOUT_S, speedups: bool = True) -> None:
     """Guard every remote action call in this process (idempotent). With ``speedups``,
     calls also go over kept-alive connections and responses are checked the fast way."""
@@ -308,7 +312,7 @@ def install(timeout_s: float = ACTION_TIMEOUT_S, speedups: bool = True) -> None:
             # One failed call per turn is enough: don't make the user wait for
             # the next action's timeout too.
             return apology_events(tracker)
-        if speedups:
+        if POOLING["on"]:
             self.action_endpoint = pooled(self.action_endpoint)
         try:
             return await asyncio.wait_for(
@@ -344,6 +348,7 @@ def install(timeout_s: float = ACTION_TIMEOUT_S, speedups: bool = True) -> None:
 
     FailSafeTrackerStore.__init__ = strict_init
     RemoteAction.run = guarded_run
+    POOLING["on"] = speedups
     if speedups:
         RemoteAction._validate_action_result = _validate_action_result
     setattr(RemoteAction, _INSTALLED, True)

@@ -161,43 +161,6 @@ def test_sparse_features_join_like_scipy_hstack():
     assert fastpaths.hstack_coo(scipy.sparse.csr_matrix((2, 2)), left) is None  # not coo: scipy
 
 
-def test_rasa_deep_copies_in_those_modules_only_feed_debug_logs():
-    import ast
-    import importlib
-    import inspect
-
-    for name in fastpaths.DEBUG_COPY_MODULES:
-        tree = ast.parse(inspect.getsource(importlib.import_module(name)))
-        in_debug_calls = set()
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "debug"):
-                in_debug_calls.update(id(inner) for inner in ast.walk(node))
-        uses = [node for node in ast.walk(tree)
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id == "copy"]
-        assert uses, name
-        for use in uses:
-            assert use.attr == "deepcopy" and id(use) in in_debug_calls, (name, use.lineno)
-
-
-def test_the_copy_stand_in_copies_when_debug_logs_are_on():
-    import logging
-
-    stand_in = fastpaths.CopyForDebugLogs()
-    value = {"events": [{"event": "slot"}]}
-    before = logging.root.level
-    try:
-        logging.root.setLevel(logging.INFO)
-        assert stand_in.deepcopy(value) is value
-        logging.root.setLevel(logging.DEBUG)
-        copied = stand_in.deepcopy(value)
-    finally:
-        logging.root.setLevel(before)
-    assert copied == value and copied is not value and copied["events"] is not value["events"]
-    assert stand_in.copy is not None  # the rest of the copy module is still there
-
-
 def test_slots_copy_as_copy_copy_does(agent):
     import copy
 

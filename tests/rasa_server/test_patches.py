@@ -133,3 +133,11 @@ def test_the_inventory_page_lists_every_patch(project_root):
         assert f"`{patch.target}`" in page, patch.target
     rows = [line for line in page.splitlines() if line.startswith("| ") and "`rasa." in line]
     assert len(rows) == len(patches.PATCHES)
+
+
+def test_each_fast_path_is_a_named_row_of_the_inventory():
+    """So each can be installed, and measured, alone (scripts/bench_patches.py)."""
+    from rasa_server import fastpaths
+
+    rows = {p.name for p in patches.PATCHES if p.module == "rasa_server.fastpaths"}
+    assert set(fastpaths.INSTALLERS) == rows

@@ -36,7 +36,7 @@ def test_a_credentials_value_wins_then_the_environment_then_the_default(monkeypa
 
 
 def test_telegram_is_off_without_a_token(caplog):
-    with caplog.at_level(logging.INFO, logger="channels"):
+    with caplog.at_level(logging.INFO, logger="rasa_server.channels"):
         channel = TelegramInput.from_credentials(None)
     assert isinstance(channel, DisabledChannel)
     assert channel.url_prefix() == "telegram"
@@ -45,7 +45,7 @@ def test_telegram_is_off_without_a_token(caplog):
 
 def test_telegram_is_off_with_a_malformed_token(monkeypatch, caplog):
     monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", "not a token")
-    with caplog.at_level(logging.ERROR, logger="channels"):
+    with caplog.at_level(logging.ERROR, logger="rasa_server.channels"):
         assert isinstance(TelegramInput.from_credentials(None), DisabledChannel)
     assert "TELEGRAM_ACCESS_TOKEN is not a bot token" in caplog.text
 
@@ -55,7 +55,7 @@ def test_telegram_refuses_to_start_without_a_valid_webhook_secret(monkeypatch, c
     monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", "123456:abc-DEF")
     if secret is not None:
         monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", secret)
-    with caplog.at_level(logging.ERROR, logger="channels"):
+    with caplog.at_level(logging.ERROR, logger="rasa_server.channels"):
         channel = TelegramInput.from_credentials(None)
     assert isinstance(channel, DisabledChannel)
     assert "Telegram channel off: TELEGRAM_WEBHOOK_SECRET" in caplog.text
@@ -86,14 +86,14 @@ def test_telegram_defaults_to_the_official_bot_api(monkeypatch):
 
 
 def test_slack_is_off_without_a_token(caplog):
-    with caplog.at_level(logging.INFO, logger="channels"):
+    with caplog.at_level(logging.INFO, logger="rasa_server.channels"):
         assert isinstance(SlackInput.from_credentials(None), DisabledChannel)
     assert "Slack channel off: SLACK_TOKEN is not set" in caplog.text
 
 
 def test_slack_refuses_to_start_without_the_signing_secret(monkeypatch, caplog):
     monkeypatch.setenv("SLACK_TOKEN", "xoxb-1")
-    with caplog.at_level(logging.ERROR, logger="channels"):
+    with caplog.at_level(logging.ERROR, logger="rasa_server.channels"):
         channel = SlackInput.from_credentials(None)
     assert isinstance(channel, DisabledChannel)
     assert "Slack channel off: SLACK_SIGNING_SECRET is not set" in caplog.text
