@@ -10,7 +10,7 @@ from rasa_sdk import Tracker
 from actions.health import HealthAction, HealthReply
 from b12core.kb import KBError, QuestionError, load_kb
 from b12core.kb.quotes import format_quote
-from b12core.kb.topics import load_topics
+from b12core.kb.topics import load_topic_menu, load_topics
 from b12core.replies import reply_intent
 
 logger = logging.getLogger(__name__)
@@ -29,27 +29,21 @@ NOT_COVERED = (
     "nearest topics it does cover. For anything else, your doctor or clinician is the "
     "right person to ask."
 )
-# Button titles for the curated topics (knowledge/topic_quotes.yml), nearest first.
-TOPIC_TITLES = {
-    "ask_b12_high_liver": "Why B12 can read high in liver disease",
-    "ask_dosage": "B12 doses and the RDA",
-    "ask_food_vs_supplements": "Food or supplements",
-    "ask_homocysteine": "Homocysteine",
-    "ask_deficiency_mma": "Deficiency and the MMA test",
-    "ask_functional_deficiency": "High B12 with a deficiency",
-    "ask_vegan_absorption": "Vegan diets and absorption",
-    "ask_nutrition": "Other vitamins and nutrition",
-    "ask_nafld": "About NAFLD / MASLD",
-}
 NEAREST_TOPICS = 3
-TOPIC_BUTTONS = (
-    {"title": "Check my lab results", "payload": "/request_lab_check"},
-    {"title": "Why B12 can read high in liver disease", "payload": "/ask_b12_high_liver"},
-    {"title": "B12 doses and the RDA", "payload": "/ask_dosage"},
-    {"title": "Food or supplements", "payload": "/ask_food_vs_supplements"},
-    {"title": "Homocysteine", "payload": "/ask_homocysteine"},
-    {"title": "Deficiency and the MMA test", "payload": "/ask_deficiency_mma"},
-)
+LAB_CHECK_BUTTON = {"title": "Check my lab results", "payload": "/request_lab_check"}
+
+
+def topic_titles() -> dict[str, str]:
+    """Button titles of the topics a user can pick (knowledge/topic_quotes.yml)."""
+    return load_topic_menu().titles
+
+
+def topic_buttons() -> tuple[dict, ...]:
+    """What is offered when a question is not understood: the lab check, then the menu."""
+    menu = load_topic_menu()
+    return (LAB_CHECK_BUTTON, *({"title": menu.titles[i], "payload": f"/{i}"} for i in menu.menu))
+
+
 # "yes", "no", "not sure" with nothing to answer: a way forward, not a search.
 SHORT_REPLY_INTENTS = ("affirm", "deny", "inform_unsure", "skip_value")
 WHAT_NEXT = ("What would you like to do next? You can check lab results, enter new ones, or "
@@ -88,12 +82,12 @@ class ActionAnswerQuestion(HealthAction):
                 return HealthReply(quote_messages(curated))  # whole, as loaded
             answer = kb.answer(text)
         except QuestionError:
-            return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))
+            return HealthReply(({"text": REPHRASE, "buttons": list(topic_buttons())},))
         except (KBError, ValueError) as exc:
             logger.error("knowledge base unavailable: %s", exc)
             return HealthReply(({"text": UNAVAILABLE},))
         if not answer.understood:
-            return HealthReply(({"text": REPHRASE, "buttons": list(TOPIC_BUTTONS)},))
+            return HealthReply(({"text": REPHRASE, "buttons": list(topic_buttons())},))
         if not answer.covered:
             buttons = nearest_topic_buttons(answer.closest, topics)
             return HealthReply(({"text": NOT_COVERED, "buttons": buttons},))
@@ -103,14 +97,12 @@ class ActionAnswerQuestion(HealthAction):
 def nearest_topic_buttons(closest, topics: dict) -> list[dict]:
     """Topics whose curated passages are nearest the question's words, then the usual
     ones, and the lab check last: a way on from "not covered"."""
+    titles, menu = topic_titles(), load_topic_menu().menu
     chosen: list[str] = []
     for passage in closest:
         for intent, passages in topics.items():
-            if intent in TOPIC_TITLES and passage in passages and intent not in chosen:
+            if intent in titles and passage in passages and intent not in chosen:
                 chosen.append(intent)
-    for button in TOPIC_BUTTONS:
-        intent = button["payload"].lstrip("/")
-        if intent in TOPIC_TITLES and intent not in chosen:
-            chosen.append(intent)
-    buttons = [{"title": TOPIC_TITLES[i], "payload": f"/{i}"} for i in chosen[:NEAREST_TOPICS]]
-    return [*buttons, dict(TOPIC_BUTTONS[0])]
+    chosen += [intent for intent in menu if intent not in chosen]
+    buttons = [{"title": titles[i], "payload": f"/{i}"} for i in chosen[:NEAREST_TOPICS]]
+    return [*buttons, dict(LAB_CHECK_BUTTON)]

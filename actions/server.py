@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from rasa_sdk.endpoint import create_app
 
     app = create_app("actions", cors_origins=[])
-    # A second accepted token lets operators rotate without downtime (README, "Deploying").
+    # A second accepted token lets operators rotate without downtime (docs/deploying.md).
     next_token = os.environ.get(NEXT_TOKEN_ENV, "").strip()
     app.register_middleware(token_guard(token, *([next_token] if next_token else [])), "request")
     # No access log: its only client is the Rasa server, and a line per action call

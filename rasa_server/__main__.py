@@ -81,8 +81,8 @@ def apply_defaults(argv: list[str], env) -> None:
     env.setdefault(RETENTION_DAYS_ENV, f"{DEFAULT_RETENTION_DAYS:g}")
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     # DIET's per-message graph is tiny: one TensorFlow thread spends less CPU than
-    # a pool handing work between threads (about 5% of the server's CPU per message
-    # in an A/B run; README, "Performance"). One Rasa process per core anyway.
+    # a pool handing work between threads (measured: docs/performance-history.md,
+    # item 9). One Rasa process per core anyway.
     for name in TF_THREAD_VARIABLES:
         env.setdefault(name, "1")
 

@@ -7,17 +7,16 @@
 - DIET (``RasaModel._rasa_predict``) calls its ``tf.function`` with a fixed
   input signature, so there is exactly one concrete function; calling it
   with the inputs already converted to the signature's types skips matching
-  them against the signature on every message (1.1 -> 0.8 ms). That uses
+  them against the signature on every message. That uses
   ``ConcreteFunction._call_flat``, TensorFlow's own inner call (TF is pinned
   at 2.12; tests/rasa_server/test_graph.py compares every output with
   Rasa's). The first call, which builds the function, still goes through Rasa.
   Its array inputs become tensors the way ``tf.convert_to_tensor`` ends up
   making them when executing eagerly, without its dispatch layers.
 - Each message's sparse features (word and character counts) are joined side by
-  side with ``scipy.sparse.hstack``, a general block builder (about 75 us a
-  call); two coordinate-format matrices are joined directly (about 20 us),
-  giving the same arrays in the same order (tested), anything else goes to
-  scipy as before.
+  side with ``scipy.sparse.hstack``, a general block builder; two
+  coordinate-format matrices are joined directly, giving the same arrays in the
+  same order (tested); anything else goes to scipy as before.
 - Every tracker Rasa builds (one per past turn, each time a policy reads the
   conversation) copies each slot with ``copy.copy``, which goes through the
   generic pickle protocol. ``Slot.__copy__`` does the same shallow copy
@@ -36,8 +35,8 @@
   those naming none) go through Rasa's own check, for every turn as before.
 - Each CountVectorsFeaturizer turns a message into two count matrices
   (per token, and the whole message) with sklearn's ``transform``, which builds
-  a CSR matrix, sorts it, and Rasa converts it to COO: about 40 us of matrix
-  bookkeeping around a few microseconds of counting, four times per message.
+  a CSR matrix, sorts it, and Rasa converts it to COO: matrix bookkeeping
+  around a few microseconds of counting, four times per message.
   ``count_matrix`` counts with the same analyzer and vocabulary and builds the
   COO matrix directly (the same arrays and dtypes: tests/rasa_server/test_graph.py
   compares every NLU example); anything but a fitted CountVectorizer goes to
@@ -47,7 +46,8 @@
 
 ``install`` (through rasa_server.patches) installs the patches among these; the count
 vectors and DIET ones are used by the subclasses of rasa_server.nlu.serving, which
-config.yml names. Serving gets them and training does not.
+config.yml names. Serving gets them and training does not. What each is worth:
+docs/performance.md (``scripts/bench_patches.py``).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def forget_older_than(days: float, url: str | None = None, default_db: str = DEF
         engine.dispose()
 
 
-# The retention policy the running server applies by itself (README, "Privacy"): every
+# The retention policy the running server applies by itself (docs/security-and-privacy.md): every
 # RETENTION_INTERVAL_S, conversations silent for more than RETENTION_DAYS are deleted.
 RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS = "RETENTION_DAYS", 30.0
 RETENTION_INTERVAL_ENV, DEFAULT_RETENTION_INTERVAL_S = "RETENTION_INTERVAL_S", 6 * 3600.0

@@ -7,8 +7,7 @@ and says nothing: the patient sees silence. ``install`` wraps
 the turn's remaining remote actions are skipped. It also
 validates action-server responses with validators built once and checked per
 event type, where Rasa re-checks the schema itself on every call and tries all
-23 event types for every event (about 40%, then 12% of our server's CPU per
-turn in two profiles).
+23 event types for every event (measured: docs/performance.md).
 
 Rasa also wraps every tracker store in a FailSafeTrackerStore that, when the
 database fails, answers as if the conversation were new and keeps the turn in
@@ -116,7 +115,7 @@ class ResponseChecker:
 
     The schema's events are a ``oneOf`` over 23 event types, each pinned by a
     distinct ``event`` constant: jsonschema tries every branch for every event
-    (about 0.6 ms per response, two or three responses a turn). Only the branch
+    (two or three responses a turn). Only the branch
     whose constant matches can pass, so checking that branch alone (with the
     items' shared part) accepts exactly what the full schema accepts; those
     checks are compiled to Python by fastjsonschema. Anything they reject goes
@@ -180,7 +179,7 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
 
 
 def dumps_fast(value: Any) -> str:
-    """JSON text of an action call (the whole tracker): ujson, about 2.5x faster.
+    """JSON text of an action call (the whole tracker): ujson, faster than json.
 
     Falls back to the standard library for what ujson refuses (NaN, infinity,
     integers beyond 64 bits), so any request Rasa could send is still sent.

@@ -180,7 +180,7 @@ class EnvTrackerStore(SQLTrackerStore):
 
     @contextlib.contextmanager
     def _dbapi(self) -> Iterator[Any]:
-        """A pooled driver connection: the per-turn statements skip the ORM (3x faster)."""
+        """A pooled driver connection: the per-turn statements skip the ORM."""
         connection = self.engine.raw_connection()
         driver_error = self.engine.dialect.dbapi.Error
         try:
@@ -344,10 +344,10 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
     """Write-ahead log, still synced on every commit (synchronous=FULL).
 
     As durable as SQLite's default rollback journal (a turn is on disk before
-    its reply), with one fsync per commit instead of several: a commit took
-    0.17 ms instead of 0.6 ms here. Readers no longer wait for a writer (two
+    its reply), with one fsync per commit instead of several (figures:
+    docs/performance-history.md, item 5). Readers no longer wait for a writer (two
     Sanic workers). Needs a local disk (WAL does not work over NFS); the -wal
-    and -shm files next to the database belong to it (backups: README).
+    and -shm files next to the database belong to it (backups: docs/operations.md).
     """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

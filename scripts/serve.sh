@@ -122,7 +122,7 @@ else
 fi
 
 # The Rasa server proves itself to the action server with a shared token: one
-# per start unless the operator set it (README, "Deploying").
+# per start unless the operator set it (docs/deploying.md).
 if [ -z "${ACTION_SERVER_TOKEN:-}" ]; then
   ACTION_SERVER_TOKEN=$("$py" -c 'import secrets; print(secrets.token_urlsafe(32))')
 fi

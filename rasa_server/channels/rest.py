@@ -111,7 +111,7 @@ class RestInput(StockRestInput):
 
         @webhook.route("/ready", methods=["GET"])
         async def ready(request: Request) -> HTTPResponse:
-            # For monitoring (README, "Operations"): the model and every engine.
+            # For monitoring (docs/operations.md): the model and every engine.
             is_ready, checks = await readiness(getattr(request.app.ctx, "agent", None))
             return response.json({"status": "ok" if is_ready else "unavailable",
                                   "checks": checks}, status=200 if is_ready else 503)

@@ -130,7 +130,7 @@ class SocketIOInput(StockSocketIOInput):
         credentials = dict(credentials or {})
         listed = credentials.pop("cors_allowed_origins", None)
         # WIDGET_ORIGINS (comma-separated) replaces the list, so a container image
-        # serves a new site without a rebuild (README, "Deploying").
+        # serves a new site without a rebuild (docs/deploying.md).
         origins = parse_origins(os.environ.get(ORIGINS_ENV) or listed)
         channel = super().from_credentials(credentials)
         channel.cors_allowed_origins = origins

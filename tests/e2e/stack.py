@@ -80,7 +80,7 @@ class RasaStack:
         self.action_port = free_port()
         self.rasa_port = free_port()
         # The project's own endpoints.yml, configured the way an operator would:
-        # by environment variables (README, "Deploying").
+        # by environment variables (docs/deploying.md).
         self.endpoints = PROJECT_ROOT / "endpoints.yml"
         self.db = db or workdir / "tracker.db"
         self.token = secrets.token_urlsafe(24)

@@ -54,7 +54,8 @@ def stack(tmp_path_factory):
         try:
             stack = started.enter_context(
                 RasaStack(workdir, db=workdir / "var" / "tracker.db",
-                          # The retention sweep every 2 s instead of 6 h (README, "Privacy").
+                          # The retention sweep every 2 s instead of 6 h
+                          # (docs/security-and-privacy.md).
                           env={"RETENTION_INTERVAL_S": "2"}).running())
         finally:
             os.umask(previous)
