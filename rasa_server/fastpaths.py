@@ -41,9 +41,6 @@
   COO matrix directly (the same arrays and dtypes: tests/rasa_server/test_graph.py
   compares every NLU example); anything but a fitted CountVectorizer goes to
   Rasa's own code.
-- ``Domain.is_empty`` built a new empty Domain (``Domain.from_dict({})``) on
-  every message to compare with; it is built once.
-
 ``install`` (through rasa_server.patches) installs the patches among these; the count
 vectors and DIET ones are used by the subclasses of rasa_server.nlu.serving, which
 config.yml names. Serving gets them and training does not. What each is worth:
@@ -52,7 +49,6 @@ docs/performance.md (``scripts/bench_patches.py``).
 
 from __future__ import annotations
 
-import functools
 import weakref
 from typing import Any
 
@@ -299,17 +295,6 @@ def _indexed_possible_keys(original):
     return _get_possible_keys
 
 
-@functools.cache
-def _empty_domain() -> dict[str, Any]:
-    from rasa.shared.core.domain import Domain
-
-    return Domain.empty().as_dict()
-
-
-def domain_is_empty(self) -> bool:
-    return self.as_dict() == _empty_domain()
-
-
 def copy_slot(self):
     """What copy.copy does for a plain instance (Slot defines no __reduce__ or state hooks)."""
     new = self.__class__.__new__(self.__class__)
@@ -339,12 +324,6 @@ def _rule_index() -> None:
     RulePolicy._get_possible_keys = _indexed_possible_keys(RulePolicy._get_possible_keys)
 
 
-def _empty_domain_once() -> None:
-    from rasa.shared.core.domain import Domain
-
-    Domain.is_empty = domain_is_empty
-
-
 # By the names of rasa_server.patches.PATCHES, so each can be measured alone
 # (scripts/bench_patches.py).
 INSTALLERS = {
@@ -352,7 +331,6 @@ INSTALLERS = {
     "sparse features joined directly": _sparse_features_joined_directly,
     "slot copy": _slot_copy,
     "rule index": _rule_index,
-    "empty domain once": _empty_domain_once,
 }
 
 

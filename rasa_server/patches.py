@@ -73,8 +73,6 @@ PATCHES = (
           "rasa_server.fastpaths"),
     Patch("rule index", "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys",
           "speed", True, "rasa_server.fastpaths"),
-    Patch("empty domain once", "rasa.shared.core.domain:Domain.is_empty", "speed", False,
-          "rasa_server.fastpaths"),
     Patch("sparse features joined directly",
           "rasa.shared.nlu.training_data.features:Features._combine_sparse_features", "speed",
           True, "rasa_server.fastpaths"),

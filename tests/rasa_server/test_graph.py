@@ -208,14 +208,6 @@ def test_rule_index_finds_the_rules_rasa_finds(agent, project_root):
     assert compared > 1000 and matched > 100  # rules did apply along the way
 
 
-def test_domain_emptiness_as_before(agent):
-    from rasa.shared.core.domain import Domain
-
-    for domain in (agent.domain, Domain.empty(), Domain.from_dict({"intents": ["greet"]})):
-        assert fastpaths.domain_is_empty(domain) == Domain.is_empty(domain)
-    assert fastpaths.domain_is_empty(Domain.empty()) and not fastpaths.domain_is_empty(agent.domain)
-
-
 def test_count_vectors_as_sklearn_and_rasa_make_them(agent, project_root, heldout_messages):
     """Every NLU example (training and held-out), tokenised as the model does, and odd
     token lists: the same COO arrays, dtypes and shapes as Rasa's sklearn path."""
