@@ -560,6 +560,18 @@ def start_scale_out(model: Path, env_ours: dict[str, str], tmp: Path, traffic: d
     return server, redis_proc
 
 
+def against_the_baseline(server: Server, base_server: Server, traffic: dict,
+                         messages: dict[int, int], run_id: str, tag: str) -> dict:
+    """Another set-up of ours, in A B B A rounds with a second set of baseline rounds."""
+    print(f"  cold start {server.out['cold']['seconds']:.1f} s", flush=True)
+    baseline_again = dataclasses.replace(base_server, out={"levels": {}})
+    run_levels_interleaved([server, baseline_again], [traffic["ours"], traffic["baseline"]],
+                           messages, run_id, tag)
+    record_memory(server)
+    server.out["baseline_levels"] = baseline_again.out["levels"]
+    return server.out
+
+
 def start_speedups_off(model: Path, env_ours: dict[str, str], tmp: Path, traffic: dict,
                        run_id: str) -> Server:
     """Ours again with B12_SPEEDUPS=off: stock Rasa code, the safety guards on."""
@@ -996,14 +1008,8 @@ def main() -> int:
             scale_server, redis_proc = start_scale_out(model, env_ours, tmp, traffic["ours"],
                                                        run_id)
             try:
-                print(f"  cold start {scale_server.out['cold']['seconds']:.1f} s", flush=True)
-                baseline_again = dataclasses.replace(base_server, out={"levels": {}})
-                run_levels_interleaved([scale_server, baseline_again],
-                                       [traffic["ours"], traffic["baseline"]], messages,
-                                       run_id, "scale-")
-                record_memory(scale_server)
-                scale = scale_server.out
-                scale["baseline_levels"] = baseline_again.out["levels"]
+                scale = against_the_baseline(scale_server, base_server, traffic, messages,
+                                             run_id, "scale-")
             finally:
                 stop_server(scale_server)
                 stop(redis_proc)
@@ -1013,14 +1019,8 @@ def main() -> int:
                   flush=True)
             off_server = start_speedups_off(model, env_ours, tmp, traffic["ours"], run_id)
             try:
-                print(f"  cold start {off_server.out['cold']['seconds']:.1f} s", flush=True)
-                baseline_again = dataclasses.replace(base_server, out={"levels": {}})
-                run_levels_interleaved([off_server, baseline_again],
-                                       [traffic["ours"], traffic["baseline"]], messages,
-                                       run_id, "off-")
-                record_memory(off_server)
-                off = off_server.out
-                off["baseline_levels"] = baseline_again.out["levels"]
+                off = against_the_baseline(off_server, base_server, traffic, messages, run_id,
+                                           "off-")
             finally:
                 stop_server(off_server)
         stop_server(base_server)
