@@ -27,8 +27,9 @@ from b12core.labs.models import LabRange
 from b12core.labs.notes import note_sentence
 from b12core.labs.parser import parse_unit
 from b12core.labs.reference import reference_table
-from b12core.labs.report import TABLE_COLUMNS, describe_value, table_rows
+from b12core.labs.report import describe_value, table_columns, table_rows
 from b12core.replies import normalise, reply_intent
+from b12core.texts import button, say
 
 logger = logging.getLogger(__name__)
 _B12_NAME = re.compile(r"\bb[\s-]?12\b", re.IGNORECASE)
@@ -80,20 +81,16 @@ HEALTHY_LIVER_WORDS = ("liver is fine", "liver is healthy", "healthy liver", "li
                        "don't have a liver", "dont have a liver", "no problems with my liver")
 QUESTION_WORDS = ("what", "why", "how", "where", "when", "which", "who", "is", "are", "can",
                   "could", "should", "does", "do", "will", "would")
-NAMES = {"b12": "vitamin B12", "homocysteine": "homocysteine", "mma": "MMA (methylmalonic acid)",
-         "folate": "folate"}
 
 
-ASK_TEXT = {
-    "b12": 'What was your vitamin B12 result? Please type the number and its unit as printed '
-           'on your report, for example "350 pg/mL" or "260 pmol/L".',
-    "homocysteine": 'Do you have a homocysteine result? Type the number and its unit, for '
-                    'example "12 µmol/L", or tell me you don\'t have it.',
-    "mma": 'Do you have an MMA (methylmalonic acid) result? Type the number and its unit, for '
-           'example "0.25 µmol/L", or tell me you don\'t have it.',
-    "folate": 'Do you have a folate result? Type the number and its unit, for example '
-              '"15 nmol/L" or "7 ng/mL", or tell me you don\'t have it.',
-}
+def test_name(analyte: str) -> str:
+    """How the dialogue names a test ("MMA (methylmalonic acid)")."""
+    return say(f"lab_check.test_names.{analyte}")
+
+
+def ask_text(analyte: str) -> str:
+    return say(f"lab_check.ask.{analyte}")
+
 # How reports name each test (each also a spelling the parser reads: lab_vocabulary.yml).
 REPORT_NAMES = {"b12": ("Vitamin B12", "Serum B12", "Cobalamin"),
                 "homocysteine": ("Homocysteine", "Total homocysteine", "Hcy"),
@@ -101,20 +98,18 @@ REPORT_NAMES = {"b12": ("Vitamin B12", "Serum B12", "Cobalamin"),
                 "folate": ("Folate", "Serum folate", "Folic acid")}
 EXAMPLES = {"b12": "350 pg/mL", "homocysteine": "12 µmol/L", "mma": "0.25 µmol/L",
             "folate": "15 nmol/L"}
-REUSE_QUESTION = ("You have already checked results in this conversation. Would you like to "
-                  "see the same results again, or enter new ones?")
-REUSE_BUTTONS = (
-    {"title": "Show the same results", "payload": "/request_same_results"},
-    {"title": "Enter new results", "payload": "/request_start_over"},
-)
-CONDITION_QUESTION = "Which liver condition have you been told you have?"
-CONDITION_BUTTONS = (
-    {"title": "NAFLD / MASLD (fatty liver)", "payload": "NAFLD"},
-    {"title": "NASH / MASH", "payload": "NASH"},
-    {"title": "Cirrhosis", "payload": "cirrhosis"},
-    {"title": "None", "payload": "no liver disease"},
-    {"title": "Not sure", "payload": "not sure"},
-)
+
+
+def reuse_buttons() -> list[dict[str, str]]:
+    return [button("show_same_results", "/request_same_results"),
+            button("enter_new_results", "/request_start_over")]
+
+
+def condition_buttons() -> list[dict[str, str]]:
+    return [button("condition_nafld", "NAFLD"), button("condition_nash", "NASH"),
+            button("condition_cirrhosis", "cirrhosis"),
+            button("condition_none", "no liver disease"),
+            button("condition_not_sure", "not sure")]
 
 
 # --- slot values -------------------------------------------------------------------
@@ -417,11 +412,10 @@ def _note(analyte: str, code: str) -> dict[str, Any]:
 
 def _updated(item: LabInput, before: Any) -> dict[str, Any]:
     """A value for another test than the one asked, said back so nothing changes silently."""
-    name = NAMES[item.analyte]
     value = f"{item.comparator or ''}{item.value} {item.unit or ''}".strip()
-    verb = "changed your" if isinstance(before, dict) else "noted your"
-    return {"analyte": item.analyte, "code": "updated", "units": [],
-            "message": f"Got it: I've {verb} {name} to {value}."}
+    message = say("lab_check.value_changed" if isinstance(before, dict)
+                  else "lab_check.value_noted", name=test_name(item.analyte), value=value)
+    return {"analyte": item.analyte, "code": "updated", "units": [], "message": message}
 
 
 # --- the form ------------------------------------------------------------------------
@@ -506,7 +500,7 @@ class AskLabValue(Action, abc.ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        name = NAMES[self.analyte]
+        name = test_name(self.analyte)
         new_issues = list(set_this_turn(tracker, "lab_issues") or [])
         mine = [i for i in new_issues if i.get("analyte") == self.analyte]
         latest_issue = mine[-1] if mine else None
@@ -521,10 +515,7 @@ class AskLabValue(Action, abc.ABC):
 
         if code == "b12_required":
             dispatcher.utter_message(
-                text="A B12 result is needed for this check. If you don't have one, you can "
-                "stop the check and ask me questions instead. " + ASK_TEXT["b12"],
-                buttons=buttons,
-            )
+                text=say("lab_check.b12_required", question=ask_text("b12")), buttons=buttons)
             return []
         if pending and pending.get("analyte") == self.analyte:
             units = list((latest_issue or {}).get("units") or reference_table().spec(
@@ -534,17 +525,17 @@ class AskLabValue(Action, abc.ABC):
             elif latest_issue and latest_issue.get("message"):
                 message = latest_issue["message"]
             elif code == "not_understood":
-                message = (f"Sorry, I didn't catch a unit in that. Which unit is your {name} "
-                           f"result in? Please pick one: {', '.join(units)}.")
+                message = say("lab_check.unit_not_understood", name=name,
+                              units=", ".join(units))
             else:
-                message = f"Which unit is your {name} result in?"
+                message = say("lab_check.which_unit", name=name)
             unit_buttons = [{"title": u, "payload": u} for u in units]
             dispatcher.utter_message(text=message, buttons=unit_buttons + buttons)
             return []
         if code == "needs_number":
             dispatcher.utter_message(
-                text=f"Please type the {name} number and its unit as printed on your report, "
-                f'for example "{EXAMPLES[self.analyte]}".', buttons=buttons)
+                text=say("lab_check.needs_number", name=name, example=EXAMPLES[self.analyte]),
+                buttons=buttons)
             return []
         if code == "where_to_find":
             dispatcher.utter_message(text=where_to_find(self.analyte), buttons=buttons)
@@ -554,33 +545,28 @@ class AskLabValue(Action, abc.ABC):
         if failures >= MAX_FAILURES:
             dispatcher.utter_message(text=_expectation(self.analyte), buttons=buttons)
             return []
-        text = ASK_TEXT[self.analyte]
+        text = ask_text(self.analyte)
         if code == "not_understood":
-            text = f"Sorry, I didn't find a {name} result in that. {text}"
+            text = say("lab_check.not_found", name=name, question=text)
         dispatcher.utter_message(text=text, buttons=buttons)
         return []
 
 
 def where_to_find(analyte: str) -> str:
     """Where a test appears on a report: its names as labs print them."""
-    names = list(REPORT_NAMES[analyte])
     units = ", ".join(reference_table().spec(analyte).accepted_units)
-    text = (f"On a lab report, {NAMES[analyte]} is usually a line named {_or_names(names)}, "
-            f"with the number and then its unit ({units}). ")
-    if analyte == "b12":
-        return text + ("If you don't have a B12 result, you can stop the check and ask me "
-                       "questions instead.")
-    return text + "If it isn't on your report, tap \"I don't have it\" and we'll go on."
+    return say(f"lab_check.where_to_find.{_b12_or_other(analyte)}", name=test_name(analyte),
+               report_names=_or_names(list(REPORT_NAMES[analyte])), units=units)
+
+
+def _b12_or_other(analyte: str) -> str:
+    """Without B12 there is no check, so its texts offer a stop instead of a skip."""
+    return "b12" if analyte == "b12" else "other"
 
 
 def unit_help(analyte: str) -> str:
     units = ", ".join(reference_table().spec(analyte).accepted_units)
-    text = (f"The unit is printed right after the number on your report ({units}). I can't "
-            "guess it: the same number means different things in different units. If your "
-            "report doesn't show it, your clinic can tell you.")
-    if analyte == "b12":
-        return text + " You can also stop the check and ask me questions instead."
-    return text + " You can also skip this test."
+    return say(f"lab_check.unit_help.{_b12_or_other(analyte)}", units=units)
 
 
 def _or_names(names: list[str]) -> str:
@@ -600,23 +586,18 @@ def set_this_turn(tracker: Tracker, slot: str) -> Any:
 
 def _expectation(analyte: str) -> str:
     units = ", ".join(reference_table().spec(analyte).accepted_units)
-    text = (f"I still couldn't read that. I need the number from your report and, if you "
-            f"have it, its unit ({units}), for example \"{EXAMPLES[analyte]}\".")
-    if analyte == "b12":
-        return text + " If you'd rather not, you can stop the check."
-    return text + " You can also skip this test."
+    return say(f"lab_check.still_unreadable.{_b12_or_other(analyte)}", units=units,
+               example=EXAMPLES[analyte])
 
 
 def _skip_buttons(analyte: str) -> list[dict[str, str]]:
     # Never "/stop" (rasa shell's own exit command), and never a destructive choice
     # first: rasa shell selects the first entry when Enter is pressed.
     if analyte == "b12":
-        return [{"title": "Where do I find it?", "payload": "/inform_unsure"},
-                {"title": "Stop the check", "payload": "/stop_lab_check"}]
-    return [
-        {"title": "I don't have it", "payload": "/skip_value"},
-        {"title": "I don't have the others", "payload": "I don't have the others"},
-    ]
+        return [button("where_to_find", "/inform_unsure"),
+                button("stop_check", "/stop_lab_check")]
+    # The second button sends its title: the form reads it as a skip of every other value.
+    return [button("dont_have_it", "/skip_value"), button("dont_have_others")]
 
 
 class ActionAskB12(AskLabValue):
@@ -645,13 +626,13 @@ class ActionAskCondition(Action):
             if other.get("analyte") != "condition" and other.get("message"):
                 dispatcher.utter_message(text=other["message"])
         codes = {i["code"] for i in issues if i.get("analyte") == "condition"}
-        text = CONDITION_QUESTION
+        question = say("lab_check.condition_question")
+        text = question
         if "needs_number" in codes:
-            text = f"Which one? {CONDITION_QUESTION} Pick one below, or type it."
+            text = say("lab_check.condition_which_one", question=question)
         elif "not_understood" in codes:
-            text = (f"Sorry, I didn't catch a liver condition in that. {CONDITION_QUESTION} "
-                    "If you're not sure, tap \"Not sure\".")
-        dispatcher.utter_message(text=text, buttons=list(CONDITION_BUTTONS))
+            text = say("lab_check.condition_not_understood", question=question)
+        dispatcher.utter_message(text=text, buttons=condition_buttons())
         return []
 
 
@@ -661,10 +642,10 @@ class ActionAskReuseChoice(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
         issues = set_this_turn(tracker, "lab_issues") or []
-        text = REUSE_QUESTION
+        text = say("lab_check.reuse_question")
         if any(i.get("analyte") == "reuse_choice" for i in issues):
-            text = "Sorry, I didn't catch that. " + REUSE_QUESTION
-        dispatcher.utter_message(text=text, buttons=list(REUSE_BUTTONS))
+            text = say("lab_check.reuse_not_understood", question=text)
+        dispatcher.utter_message(text=text, buttons=reuse_buttons())
         return []
 
 
@@ -698,19 +679,17 @@ class ActionInterpretLabs(HealthAction):
             # Rasa's socket.io channel emits json_message as keyword arguments of
             # sio.emit, so the payload travels under "data".
             messages.append({"json_message": {"data": {
-                "type": "lab_table", "caption": "Your results against general reference ranges",
-                "columns": list(TABLE_COLUMNS), "rows": table_rows(result)}}})
+                "type": "lab_table", "caption": say("lab_check.table_caption"),
+                "columns": table_columns(), "rows": table_rows(result)}}})
         if result.values:
             lines = [f"- {describe_value(r)}" for r in result.values]
-            messages.append({"text": "Your results against general reference ranges:\n"
-                             + "\n".join(lines)})
+            messages.append({"text": _listed(say("lab_check.results_heading"), lines, bullet="")})
         if result.errors:
-            messages.append({"text": "I could not use:\n"
-                             + "\n".join(f"- {e.message}" for e in result.errors)})
+            messages.append({"text": _listed(say("lab_check.errors_heading"),
+                                             [e.message for e in result.errors])})
         notes = list(dict.fromkeys([*context_notes(tracker), *result.notes]))
         if notes:
-            messages.append({"text": "Also read, not interpreted here:\n"
-                             + "\n".join(f"- {n}" for n in notes)})
+            messages.append({"text": _listed(say("lab_check.notes_heading"), notes)})
         quotes: list[str] = []  # each passage once per reply, where it first applies
 
         def add_quotes(passages) -> None:
@@ -725,8 +704,7 @@ class ActionInterpretLabs(HealthAction):
             add_quotes(kb.passage(q.passage_id) for q in finding.quotes)
         questions = clinician_questions(result.finding_ids)
         if questions:
-            messages.append({"text": "Questions you could take to your clinician:\n"
-                             + "\n".join(f"- {q}" for q in questions)})
+            messages.append({"text": _listed(say("lab_check.questions_heading"), questions)})
         add_quotes(load_topics()["clinician_referral"])
         messages.append({"text": result.caveat})
         events: list[dict[str, Any]] = [
@@ -737,13 +715,17 @@ class ActionInterpretLabs(HealthAction):
         offer = bool(tracker.get_slot("quick_check") and missing)
         events.append(SlotSet("offered_optional_values", offer))
         if offer:
-            names = ", ".join(NAMES[a] for a in missing)
+            names = ", ".join(test_name(a) for a in missing)
             messages.append({
-                "text": f"Would you like to add your other results ({names})?",
-                "buttons": [{"title": "Yes, add them", "payload": "/affirm"},
-                            {"title": "No, thanks", "payload": "/deny"}],
+                "text": say("lab_check.offer_other_values", names=names),
+                "buttons": [button("add_other_values", "/affirm"), button("no_thanks", "/deny")],
             })
         return HealthReply(tuple(messages), tuple(events))
+
+
+def _listed(heading: str, items, bullet: str = "- ") -> str:
+    """A heading, then one item per line."""
+    return heading + "\n" + "\n".join(f"{bullet}{item}" for item in items)
 
 
 class ActionAddOptionalValues(Action):

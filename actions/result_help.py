@@ -20,20 +20,16 @@ from b12core.labs.questions import clinician_questions
 from b12core.labs.reference import Band, reference_table
 from b12core.labs.report import describe_value
 from b12core.replies import normalise
+from b12core.texts import button, say, texts
 
 # Questions about one's own results, answered here (not article topics: no curated quotes).
 RESULT_QUESTION_INTENTS = ("ask_result_meaning", "ask_should_worry", "ask_symptoms")
-NO_RESULTS = ('You haven\'t given me any results in this conversation yet. Say "check my '
-              'results" and I\'ll compare them with the general reference ranges.')
-NO_VERDICT = ("I can't tell you whether your result is good or bad, or whether to worry: "
-              "that needs your doctor, who knows your history and your full results.")
-COMPARISON = "What I can show is how each value compares with the general reference ranges I use:"
-SYMPTOMS = ("The article I quote doesn't cover symptoms, so I can't say whether what you "
-            "feel could be linked to your B12 or your liver. Please tell your doctor about "
-            "your symptoms. If you feel very unwell, seek urgent medical care now.")
-CONDITION_NAMES = {"nafld": "NAFLD / MASLD (fatty liver)", "nash": "NASH / MASH",
-                   "cirrhosis": "cirrhosis", "other_liver": "another liver disease",
-                   "none": "none", "unknown": "not given"}
+
+
+def condition_name(condition: str) -> str:
+    """The condition as the patient chose it ("NAFLD / MASLD (fatty liver)")."""
+    known = f"result_help.condition_names.{condition}" in texts()
+    return say(f"result_help.condition_names.{condition}") if known else condition
 
 
 def _referral() -> tuple[dict[str, Any], ...]:
@@ -47,7 +43,8 @@ def _result_lines(tracker: Tracker) -> tuple[list[str], Any]:
 
 def band_line(name: str, band: Band) -> str:
     label = band.status if band.band == band.status else f"{band.status}, {band.band}"
-    return f'- {name}: "{label}" is {band.describe()} (source: {band.source.strip()})'
+    return "- " + say("result_help.band_line", name=name, label=label, range=band.describe(),
+                      source=band.source.strip())
 
 
 def terms_in(text: str) -> list[str]:
@@ -71,17 +68,15 @@ class ActionExplainResultTerms(HealthAction):
             lines = [band_line(spec.name[0].upper() + spec.name[1:], band)
                      for spec in table.analytes for band in spec.bands
                      if band.status in terms or band.band in terms]
-            intro = ("These words are the bands of the general reference table I compare "
-                     "results with:")
+            intro = say("result_help.terms_intro")
         else:
             lines, _ = _result_lines(tracker)
-            intro = "Your results, each with the band of the general reference table it falls in:"
+            intro = say("result_help.results_intro")
             if not lines:
                 spec = table.spec("b12")
-                lines = [band_line("Vitamin B12", band) for band in spec.bands]
-                intro = ('Each result is placed in a band of a general reference table. For '
-                         'vitamin B12, the bands are (ask about a word, e.g. "what does '
-                         'borderline mean?", for the other tests):')
+                lines = [band_line(spec.name[0].upper() + spec.name[1:], band)
+                         for band in spec.bands]
+                intro = say("result_help.bands_intro")
         messages = [{"text": intro + "\n" + "\n".join(lines)}, {"text": table.caveat}]
         return HealthReply((*messages, *_referral()))
 
@@ -95,9 +90,10 @@ class ActionAnswerShouldWorry(HealthAction):
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
         lines, _ = _result_lines(tracker)
         if not lines:
-            return HealthReply(({"text": NO_VERDICT},
-                                {"text": NO_RESULTS}, *_referral()))
-        return HealthReply(({"text": f"{NO_VERDICT} {COMPARISON}\n" + "\n".join(lines)},
+            return HealthReply(({"text": say("result_help.no_verdict")},
+                                {"text": say("result_help.no_results")}, *_referral()))
+        intro = f'{say("result_help.no_verdict")} {say("result_help.comparison")}'
+        return HealthReply(({"text": intro + "\n" + "\n".join(lines)},
                             {"text": reference_table().caveat}, *_referral()))
 
 
@@ -110,16 +106,15 @@ class ActionShowDoctorSummary(HealthAction):
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
         lines, result = _result_lines(tracker)
         if not lines:
-            return HealthReply(({"text": NO_RESULTS,
-                                 "buttons": [{"title": "Check my results",
-                                              "payload": "/request_lab_check"}]},))
-        condition = CONDITION_NAMES.get(result.condition, result.condition)
-        text = ("A summary you can show your doctor:\n" + "\n".join(lines)
-                + f"\n- Liver condition you told me: {condition}")
+            return HealthReply(({"text": say("result_help.no_results"),
+                                 "buttons": [button("check_my_results", "/request_lab_check")]},))
+        condition = condition_name(result.condition)
+        text = (say("result_help.summary_heading") + "\n" + "\n".join(lines)
+                + "\n- " + say("result_help.summary_condition", condition=condition))
         messages = [{"text": text}]
         questions = clinician_questions(result.finding_ids)
         if questions:
-            messages.append({"text": "Questions you could take to your clinician:\n"
+            messages.append({"text": say("lab_check.questions_heading") + "\n"
                              + "\n".join(f"- {q}" for q in questions)})
         messages.append({"text": reference_table().caveat})
         return HealthReply(tuple(messages))
@@ -132,4 +127,4 @@ class ActionAnswerSymptoms(HealthAction):
         return "action_answer_symptoms"
 
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
-        return HealthReply(({"text": SYMPTOMS}, *_referral()))
+        return HealthReply(({"text": say("result_help.symptoms")}, *_referral()))

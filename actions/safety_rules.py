@@ -17,12 +17,7 @@ from b12core.labs.interpret import evaluate
 from b12core.labs.reference import reference_table
 from b12core.safety.triage import first_reply
 from b12core.safety.triage import urgent_reply as urgent_reply_text
-
-REFUSAL = (
-    "I can't suggest a dose for you or tell you whether you have a deficiency: that "
-    "needs your doctor, who knows your history and your full results. As general "
-    "information only, this is what the article says:"
-)
+from b12core.texts import say
 
 
 def urgent_reply(text: str) -> str:
@@ -71,4 +66,4 @@ class ActionRefusePersonalAdvice(HealthAction):
 
     async def respond(self, tracker: Tracker, domain: dict[str, Any]) -> HealthReply:
         passages = load_topics()["ask_personal_advice"]
-        return HealthReply(quote_messages(passages, intro=REFUSAL))
+        return HealthReply(quote_messages(passages, intro=say("answers.personal_advice_refusal")))

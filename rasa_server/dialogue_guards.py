@@ -21,8 +21,8 @@ bot listens (logged, so the uncovered state can be given a rule).
 without listening), stock Rasa stops the turn without ``action_listen``; its count then
 starts from the previous listen, so it trips again at once on every later message and
 the conversation is silent for good, red flags included. Here, after a trip, the lab
-form is stopped (its values kept), the user is told once (messages.DIALOGUE_RECOVERED),
-a red-flag message still gets the urgent reply, and the turn ends with
+form is stopped (its values kept), the user is told once (``service.dialogue_recovered``
+in knowledge/texts.yml), a red-flag message still gets the urgent reply, and the turn ends with
 ``action_listen``, so the next message is handled normally.
 """
 
@@ -44,7 +44,7 @@ from rasa.shared.core.events import (
 )
 
 from b12core.safety import triage
-from rasa_server.messages import DIALOGUE_RECOVERED
+from b12core.texts import say
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ async def recover(processor: MessageProcessor, output_channel, tracker) -> None:
         prediction = PolicyPrediction.for_action_name(processor.domain, RED_FLAG_ACTION,
                                                       GUARD_NAME)
         await processor._run_action(action, tracker, output_channel, processor.nlg, prediction)
-    notice = [BotUttered(DIALOGUE_RECOVERED)]
+    notice = [BotUttered(say("service.dialogue_recovered"))]
     tracker.update_with_events(notice, processor.domain)
     await processor.execute_side_effects(notice, tracker, output_channel)
     tracker.update(ActionExecuted(ACTION_LISTEN_NAME))

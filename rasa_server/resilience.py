@@ -46,7 +46,7 @@ from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
 from b12core.safety import first_reply
-from rasa_server.messages import ACTIONS_UNAVAILABLE
+from b12core.texts import say
 from rasa_server.rawhttp import RawClient
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,9 @@ def apology_events(tracker) -> list:
     undo_turn = [UserUtteranceReverted(), FollowupAction("action_listen")]
     if apologised_this_turn(tracker):
         return undo_turn
-    return [BotUttered(ACTIONS_UNAVAILABLE, metadata={NOTICE_KEY: "actions_unavailable"}),
-            *undo_turn]
+    notice = BotUttered(say("service.actions_unavailable"),
+                        metadata={NOTICE_KEY: "actions_unavailable"})
+    return [notice, *undo_turn]
 
 
 def urgent_fallback_events(tracker) -> list:

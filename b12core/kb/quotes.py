@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from b12core.kb.passages import Passage
+from b12core.texts import say
 
 
 def quote_text(passage: Passage) -> str:
@@ -15,5 +16,5 @@ def quote_text(passage: Passage) -> str:
 
 
 def format_quote(passage: Passage) -> str:
-    return f'{quote_text(passage)}\n(from the article, section "{passage.section}")'
+    return quote_text(passage) + "\n" + say("answers.quote_source", section=passage.section)
 

@@ -22,8 +22,7 @@ from b12core.labs.models import (
 )
 from b12core.labs.notes import panel_notes
 from b12core.labs.reference import AnalyteSpec, ReferenceTable, reference_table
-
-EXAMPLE_MESSAGE = "B12 350 pmol/L, homocysteine 12 µmol/L"
+from b12core.texts import say
 
 
 def _or_list(items: tuple[str, ...] | list[str]) -> str:
@@ -34,47 +33,22 @@ def _or_list(items: tuple[str, ...] | list[str]) -> str:
 
 
 def no_values_error(too_long: bool = False) -> LabError:
-    if too_long:
-        message = (
-            "Your message is too long for me to read lab results from. Please send just the "
-            f"results, for example: {EXAMPLE_MESSAGE}."
-        )
-    else:
-        message = (
-            "I couldn't find a vitamin B12, homocysteine, MMA or folate result in your message. "
-            f"Please type the test name, the number and the unit, for example: {EXAMPLE_MESSAGE}."
-        )
+    message = say("labs.too_long" if too_long else "labs.no_values",
+                  example=say("labs.example_message"))
     return LabError(code="no_values", message=message)
 
 
 def _invalid(spec: AnalyteSpec, item: LabInput, reason: str) -> LabError:
-    shown = f"'{item.text}'" if item.text else "that"
-    messages = {
-        "not_a_number": (
-            f"I couldn't read one clear number for {spec.name} in {shown}. Please type just the "
-            "number as it is printed on your report, with its unit if there is one."
-        ),
-        "not_positive": (
-            f"{shown} can't be a {spec.name} result: a result is a number above zero. Please check "
-            "the number on your report and send it again."
-        ),
-        "open_bound": (
-            f"Your {spec.name} result is written as {shown}, which could fall in more than one "
-            "band of the reference range, so I won't guess. If your report gives an exact "
-            "number, please send that; otherwise your doctor can tell you what it means."
-        ),
-    }
-    return LabError(code="invalid_value", message=messages[reason], analyte=spec.analyte)
+    shown = f"'{item.text}'" if item.text else say("labs.that_value")
+    return LabError(code="invalid_value", message=say(f"labs.invalid.{reason}", name=spec.name,
+                                                      shown=shown), analyte=spec.analyte)
 
 
 def _implausible(spec: AnalyteSpec, item: LabInput) -> LabError:
     return LabError(
         code="implausible_value",
-        message=(
-            f"A {spec.name} result of '{item.text or plain_number(item.value)}' is far outside the "
-            "values I would expect, so I won't interpret it. Please double-check the number (for "
-            "example a misplaced decimal point) and the unit on your report, and send it again."
-        ),
+        message=say("labs.implausible", name=spec.name,
+                    shown=item.text or plain_number(item.value)),
         analyte=spec.analyte,
     )
 
@@ -82,11 +56,8 @@ def _implausible(spec: AnalyteSpec, item: LabInput) -> LabError:
 def _unknown_unit(spec: AnalyteSpec, item: LabInput) -> LabError:
     return LabError(
         code="unknown_unit",
-        message=(
-            f"I can't use the unit '{item.unit}' for {spec.name}. The units I can read for it are "
-            f"{_or_list(spec.accepted_units)}. Please check the unit printed next to the result "
-            "on your report and send the result again with it."
-        ),
+        message=say("labs.unknown_unit", unit=item.unit, name=spec.name,
+                    units=_or_list(spec.accepted_units)),
         analyte=spec.analyte,
         units=spec.accepted_units,
     )
@@ -95,11 +66,8 @@ def _unknown_unit(spec: AnalyteSpec, item: LabInput) -> LabError:
 def _unit_needed(spec: AnalyteSpec, item: LabInput, units: list[str]) -> LabError:
     return LabError(
         code="unit_needed",
-        message=(
-            f"Your {spec.name} result of {item.text or plain_number(item.value)} falls in a "
-            "different band depending on its unit. Which unit is printed next to it on your "
-            f"report: {_or_list(units)}?"
-        ),
+        message=say("labs.unit_needed", name=spec.name,
+                    shown=item.text or plain_number(item.value), units=_or_list(units)),
         analyte=spec.analyte,
         units=tuple(units),
     )

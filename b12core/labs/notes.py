@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from b12core.knowledge import knowledge_file, read_yaml
 from b12core.labs.models import SPECIMENS, LabInput, LabPanel, LabRange, Note, plain_number
+from b12core.texts import say
 
 NOTES_PATH = knowledge_file("lab_notes.yml")
 
@@ -38,8 +39,8 @@ def range_position_text(lab_range: LabRange, value, comparator: str | None, unit
     shown = lab_range.text + (f" {lab_range.unit or unit}" if (lab_range.unit or unit) else "")
     same_unit = lab_range.unit in (None, unit)
     position = lab_range.position(value, comparator) if same_unit else None
-    words = {"below": "below it", "within": "within it", "above": "above it"}
-    return f"your lab's range: {shown}" + (f": {words[position]}" if position else "")
+    text = say("labs.lab_range", range=shown)
+    return text + (": " + say(f"labs.lab_range_position.{position}") if position else "")
 
 
 def _shown(value, unit, comparator, lab_range) -> str:

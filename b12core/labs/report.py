@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from b12core.labs.models import Interpretation, LabResult, plain_number
 from b12core.labs.reference import ReferenceTable, reference_table
+from b12core.texts import say
 
 
 def _number(x: Decimal) -> int | float:
@@ -75,13 +76,6 @@ def status_text(result: LabResult) -> str:
     return f'"{result.status}" ({result.band})'
 
 
-def position_text(result: LabResult) -> str:
-    """Where the value sits in plain words: "in the band the table calls "deficient"."""
-    if result.status == "normal":
-        return "within the range the reference table calls normal"
-    return f"in the band the reference table calls {status_text(result)}"
-
-
 def normal_range(analyte: str, table: ReferenceTable | None = None) -> str:
     """The table's normal range, e.g. "258 to 664 pmol/L" (not the limits of a value's band)."""
     spec = (table or reference_table()).spec(analyte)
@@ -114,38 +108,43 @@ def describe_value(result: LabResult, table: ReferenceTable | None = None) -> st
         shown += f" (= {canonical_value(result)})"
     line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}"
     if result.flag:
-        line += f", flagged {result.flag} by your lab"
+        line += say("labs.value.flagged", flag=result.flag)
     line += "."
     if result.lab_range is not None:
         text = range_position_text(result.lab_range, result.value, result.comparator, result.unit)
         line += f" {text[0].upper()}{text[1:]}."
-    span = reference_range(result, table)
-    where = position_text(result).replace("the reference table calls", "it calls")
-    line += f" Reference table: {where}" + (f", {span}" if span and result.status != "normal"
-                                            else "")
     normal = normal_range(result.analyte, table)
-    if normal:
-        line += f"; its normal range is {normal}" if result.status != "normal" else f" ({normal})"
-    line += "."
+    if result.status == "normal":
+        line += " " + (say("labs.value.reference_normal", normal=normal) if normal
+                       else say("labs.value.reference_normal_no_range"))
+    else:
+        span = reference_range(result, table)
+        line += " " + say(
+            "labs.value.reference_band", status=status_text(result),
+            span=say("labs.value.band_span", span=span) if span else "",
+            normal=say("labs.value.normal_range", normal=normal) if normal else "")
     if result.assumed_unit:
-        line += (
-            f" No unit was given; I assumed {result.unit}: the band is the same in every unit"
-            " I accept for this test."
-        )
+        line += " " + say("labs.value.unit_assumed", unit=result.unit)
     return line
 
 
-TABLE_COLUMNS = ("Test", "Your value", "In reference units", "Position", "Normal range")
+TABLE_COLUMN_KEYS = ("test", "value", "canonical", "position", "normal_range")
+
+
+def table_columns() -> list[str]:
+    """The headers of table_rows' columns, in order."""
+    return [say(f"labs.table.columns.{key}") for key in TABLE_COLUMN_KEYS]
 
 
 def table_rows(interpretation: Interpretation) -> list[list[str]]:
-    """The values as rows of TABLE_COLUMNS, for channels that draw a table."""
+    """The values as rows under table_columns(), for channels that draw a table."""
     table = reference_table()
     rows = []
     for r in interpretation.values:
         name = table.spec(r.analyte).name
-        value = shown_value(r) + (" (unit assumed)" if r.assumed_unit else "")
-        position = "within normal" if r.status == "normal" else f"band {status_text(r)}"
+        value = shown_value(r) + (" " + say("labs.table.unit_assumed") if r.assumed_unit else "")
+        position = (say("labs.table.within_normal") if r.status == "normal"
+                    else say("labs.table.band", status=status_text(r)))
         rows.append([name[0].upper() + name[1:], value, canonical_value(r), position,
                      normal_range(r.analyte, table)])
     return rows
@@ -154,17 +153,17 @@ def table_rows(interpretation: Interpretation) -> list[list[str]]:
 def to_text(interpretation: Interpretation, disclaimer: str) -> str:
     lines = []
     if interpretation.values:
-        lines.append("Your results against the reference table:")
+        lines.append(say("labs.report.values_heading"))
         lines.extend(f"- {describe_value(r)}" for r in interpretation.values)
     if interpretation.errors:
         if lines:
             lines.append("")
-        lines.append("What I could not read:")
+        lines.append(say("labs.report.errors_heading"))
         lines.extend(f"- {e.message}" for e in interpretation.errors)
     if interpretation.notes:
         if lines:
             lines.append("")
-        lines.append("Also read, not interpreted here:")
+        lines.append(say("labs.report.notes_heading"))
         lines.extend(f"- {n}" for n in interpretation.notes)
     for finding in interpretation.findings:
         lines.append("")

@@ -22,6 +22,7 @@ import re
 import time
 from typing import Any
 
+from b12core.texts import button, say
 from rasa_server.channels.keys import mac
 
 logger = logging.getLogger(__name__)
@@ -35,14 +36,6 @@ _KEY_HEX = 16
 KEEP_PAYLOAD = "/keep_my_data"
 CONFIRM_WITHIN_S = 10 * 60
 
-ASK = ("Do you want me to delete this conversation from the assistant's server, with every "
-       "message and lab value you sent in it? This cannot be undone.")
-DONE = ("Done: this conversation and everything you sent in it have been deleted from the "
-        "assistant's server. If you write again, a new conversation starts.")
-KEPT = "OK, nothing was deleted. You can carry on where you were."
-FAILED = ("Sorry, I couldn't delete the conversation just now. Nothing was changed; please try "
-          "again in a minute.")
-YES_TITLE, NO_TITLE = "Yes, delete it", "No, keep it"
 
 # The whole message (lower-cased, trimmed), so "how do I delete my data?" or a sentence that
 # also mentions symptoms goes to the assistant as usual.
@@ -100,8 +93,8 @@ class Deletion:
         self._asked: dict[str, float] = {}  # sender -> when the question was asked
 
     def buttons(self, sender_id: str) -> list[dict[str, str]]:
-        return [{"title": YES_TITLE, "payload": confirm_payload(sender_id)},
-                {"title": NO_TITLE, "payload": KEEP_PAYLOAD}]
+        return [button("delete_yes", confirm_payload(sender_id)),
+                button("delete_no", KEEP_PAYLOAD)]
 
     def step(self, text: str, sender_id: str) -> str | None:
         """What to do with a message: "ask", "delete", "refused" (a stale or forged "yes": ask
@@ -150,10 +143,11 @@ async def handle(text: str, sender_id: str, output: Any, channel: str) -> bool:
         return False
     if step in ("ask", "refused"):
         DELETION.asked(sender_id)
-        await output.send_text_with_buttons(sender_id, ASK, DELETION.buttons(sender_id))
+        await output.send_text_with_buttons(sender_id, say("deletion.ask"),
+                                            DELETION.buttons(sender_id))
         return True
     if step == "keep":
-        await output.send_text_message(sender_id, KEPT)
+        await output.send_text_message(sender_id, say("deletion.kept"))
         return True
     try:
         deleted = await forget_conversation(sender_id)
@@ -161,9 +155,9 @@ async def handle(text: str, sender_id: str, output: Any, channel: str) -> bool:
         from rasa_server.channels.limits import exception_kind
 
         logger.error("%s: a conversation could not be deleted (%s)", channel, exception_kind(exc))
-        await output.send_text_message(sender_id, FAILED)
+        await output.send_text_message(sender_id, say("deletion.failed"))
         return True
     logger.info("%s: a conversation was deleted at its user's request (%d events)", channel,
                 deleted)
-    await output.send_text_message(sender_id, DONE)
+    await output.send_text_message(sender_id, say("deletion.done"))
     return True

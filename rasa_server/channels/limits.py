@@ -14,8 +14,9 @@ the same on every channel.
   2,000 is what the web widget's input allows (``maxlength="2000"``) and what the
   knowledge-base search accepts; a person's lab values and question fit in a few hundred. A
   longer message is not read at all: it never reaches NLU,
-  the action server or the tracker, and the person gets :data:`TOO_LONG` (a kind reply with
-  the limit and what to send instead). An empty one gets :data:`EMPTY`.
+  the action server or the tracker, and the person gets ``channels.too_long`` (a kind reply
+  with the limit and what to send instead; texts from knowledge/texts.yml). An empty one gets
+  ``channels.empty``.
 - A REST request body is one JSON object (UTF-8) of at most :data:`MAX_BODY_BYTES`, with
   ``sender`` (1 to :data:`MAX_SENDER_CHARS` printable characters: there is no shared
   "default" conversation) and ``message`` (a string); anything else is refused with a short
@@ -23,7 +24,7 @@ the same on every channel.
   message in any script and escaping, and a pasted lab report of 100 KB still gets the kind
   reply rather than an error.
 - When the assistant itself fails (the tracker store's database or the lock store down), the
-  person gets ``rasa_server.messages.SERVICE_ERROR`` and the log gets one ERROR line naming the
+  person gets ``service.error`` and the log gets one ERROR line naming the
   exception's type only: exception texts can quote the message (SQLAlchemy puts the SQL
   parameters, so the user's words, in its error strings).
 """
@@ -43,10 +44,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from b12core.safety import first_reply
+from b12core.texts import say as bot_text
 from rasa_server.channels import deletion
 from rasa_server.channels.keys import pseudonym
 from rasa_server.forget import start_retention
-from rasa_server.messages import SERVICE_ERROR
 
 logger = logging.getLogger(__name__)
 
@@ -79,24 +80,10 @@ HEADER_DEADLINE_S = 20
 # Seconds a client should wait after a 503 (SERVICE_ERROR asks the person for "a minute").
 RETRY_AFTER_S = 60
 
-TOO_LONG = (
-    f"Sorry, that message is too long for me: I can read up to {MAX_MESSAGE_CHARS:,} "
-    "characters at a time, so I did not read or keep it. Please send a shorter message with "
-    "just your lab values (each with its unit, as printed on your report) or your question."
-)
-EMPTY = (
-    "I didn't receive any text. Please type your question, or your lab values with their "
-    "units as printed on your report."
-)
-UNREADABLE = (
-    "Sorry, I couldn't read that message. Please type your question, or your lab values "
-    "with their units, as plain text."
-)
 
-SLOW_DOWN = (
-    "You're sending messages faster than I can read them, so I skipped some. Please wait a "
-    "few seconds, then send your question or lab values again."
-)
+
+def too_long_reply() -> str:
+    return bot_text("channels.too_long", chars=MAX_MESSAGE_CHARS)
 
 _EXAMPLE = '{"sender": "patient-1", "message": "my B12 is 350 pg/mL"}'
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
@@ -124,10 +111,8 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-JSON_ONLY_BODY = error_body(
-    "unsupported_media_type",
-    'Send the request as JSON with the header "Content-Type: application/json".',
-)
+def json_only_body() -> dict[str, Any]:
+    return error_body("unsupported_media_type", bot_text("channels.json_only"))
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -138,11 +123,9 @@ def is_json_media_type(content_type: str | None) -> bool:
                                             and media.endswith("+json"))
 
 
-TOO_LARGE_BODY = error_body(
-    "too_large",
-    f"The request body is larger than {MAX_BODY_BYTES // 1024} KiB. Send one message of at "
-    f"most {MAX_MESSAGE_CHARS:,} characters.",
-)
+def too_large_body() -> dict[str, Any]:
+    return error_body("too_large", bot_text("channels.too_large_body",
+                                            kib=MAX_BODY_BYTES // 1024, chars=MAX_MESSAGE_CHARS))
 
 
 def over_raw_limit(text: str) -> bool:
@@ -189,9 +172,9 @@ def refusal(text: str) -> str | None:
     """The reply for a message (from :func:`read_text`) that is not read: too long or empty;
     else None."""
     if len(text) > MAX_MESSAGE_CHARS:
-        return TOO_LONG
+        return too_long_reply()
     if not text:
-        return EMPTY
+        return bot_text("channels.empty")
     return None
 
 
@@ -422,7 +405,8 @@ def failed_turn_replies(text: str) -> list[str]:
     """What a failed turn gets: an emergency still gets its urgent or crisis reply first
     (same table, this process), then the service notice."""
     urgent = first_reply(text)
-    return [urgent, SERVICE_ERROR] if urgent else [SERVICE_ERROR]
+    notice = bot_text("service.error")
+    return [urgent, notice] if urgent else [notice]
 
 
 async def say(message: Any, text: str, channel: str) -> None:
@@ -438,7 +422,7 @@ def guarded(
 ) -> Callable[[Any], Awaitable[None]]:
     """Wrap Rasa's ``on_new_message`` for channels that answer through an output channel
     (socket.io, Telegram, Slack, REST streaming): the message is cleaned; a too long or empty
-    one gets its kind reply instead of a turn; a failed turn gets SERVICE_ERROR and one log
+    one gets its kind reply instead of a turn; a failed turn gets ``service.error`` and one log
     line with the exception's type. The wrapper never raises an ``Exception``."""
 
     _long_mark_runs()  # built once per process, before the first message

@@ -20,7 +20,7 @@ and why (rules and texts in :mod:`rasa_server.channels.limits`):
   reaches NLU or the tracker; control characters are removed first.
 - When the turn fails (the tracker store's database or the lock store down: see
   ``rasa_server.resilience``), the answer is 503 with one bot message,
-  ``rasa_server.messages.SERVICE_ERROR``, and ``Retry-After``; the log gets the exception's
+  ``service.error`` (knowledge/texts.yml), and ``Retry-After``; the log gets the exception's
   type only. Rasa logs the message text and every local variable and answers 200 with an
   empty list, which a client shows as silence.
 
@@ -44,22 +44,23 @@ from sanic.exceptions import PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from b12core.texts import say
 from rasa_server.channels import deletion
 from rasa_server.channels.limits import (
-    JSON_ONLY_BODY,
     MAX_BODY_BYTES,
     RETRY_AFTER_S,
-    TOO_LARGE_BODY,
     BadRequest,
     error_body,
     failed_turn_replies,
     guarded,
     install_log_privacy,
     is_json_media_type,
+    json_only_body,
     log_failed_turn,
     read_rest_request,
     refusal,
     server_listeners,
+    too_large_body,
 )
 from rasa_server.readiness import readiness
 
@@ -67,8 +68,6 @@ logger = logging.getLogger(__name__)
 # A streaming route's body is read by the handler, outside Sanic's REQUEST_TIMEOUT: a client
 # that trickles it in must still finish within this many seconds.
 BODY_TIMEOUT_S = 15
-SLOW_BODY = error_body("body_timeout", f"The request body did not arrive within "
-                       f"{BODY_TIMEOUT_S} seconds.")
 
 
 class BodyTooLarge(Exception):
@@ -122,7 +121,7 @@ class RestInput(StockRestInput):
                 logger.info("rest: request refused (unsupported_media_type)")
                 if request.stream is not None:
                     request.stream.keep_alive = False  # the unread body ends the connection
-                return response.json(JSON_ONLY_BODY, status=415)
+                return response.json(json_only_body(), status=415)
             try:
                 turn = read_rest_request(
                     await asyncio.wait_for(read_body(request), BODY_TIMEOUT_S))
@@ -130,12 +129,14 @@ class RestInput(StockRestInput):
                 logger.info("rest: request refused (body_timeout)")
                 if request.stream is not None:
                     request.stream.keep_alive = False
-                return response.json(SLOW_BODY, status=408)
+                return response.json(error_body("body_timeout", say("channels.body_timeout",
+                                                                     seconds=BODY_TIMEOUT_S)),
+                                     status=408)
             except BodyTooLarge:
                 logger.info("rest: request refused (too_large)")
                 if request.stream is not None:
                     request.stream.keep_alive = False  # the unread body ends the connection
-                return response.json(TOO_LARGE_BODY, status=413)
+                return response.json(too_large_body(), status=413)
             except BadRequest as refused:
                 logger.info("rest: request refused (%s)", refused.code)
                 return response.json(refused.body(), status=400)

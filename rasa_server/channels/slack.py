@@ -25,7 +25,7 @@ old; otherwise it is answered 400 (Rasa's own check). What differs from Rasa 3.6
   one message per paragraph.
 - Message limits and failed turns as on every channel
   (:mod:`rasa_server.channels.limits`): an over-long
-  message gets a kind reply instead of a turn; a failed turn gets SERVICE_ERROR and one log
+  message gets a kind reply instead of a turn; a failed turn gets ``service.error`` and one log
   line with the exception's type (Rasa logs the exception's text).
 """
 

@@ -10,12 +10,12 @@ answers allowed origins with their own ``Access-Control-Allow-Origin``.
 Messages follow the rules of :mod:`rasa_server.channels.limits`, as on REST: a message that is not a
 string, a session id that is not 1-128 printable characters or metadata that is not an
 object gets a kind "couldn't read that" message; an over-long or empty one gets its kind
-reply and never reaches NLU or the tracker; a failed turn gets SERVICE_ERROR and one log line
+reply and never reaches NLU or the tracker; a failed turn gets ``service.error`` and one log line
 with the exception's type (the stock handler's exception, text included, would be logged by
 python-socketio). engineio refuses packets over ``SOCKETIO_MAX_BYTES`` (12 KiB; its default
 is 1 MB), and each connection may send RATE_BURST messages at once and RATE_PER_SECOND after
 (:class:`rasa_server.channels.limits.MessageRate`);
-the surplus is dropped, with one SLOW_DOWN reply.
+the surplus is dropped, with one ``channels.slow_down`` reply.
 Custom payloads still travel as Rasa's SocketIOOutput sends them (``{"data": ...}``).
 
 Session ids are not taken on trust. Rasa stores conversations by sender id alone, so a
@@ -55,12 +55,12 @@ from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint, response
 
+from b12core.texts import say
 from rasa_server.channels import deletion
 from rasa_server.channels.keys import server_secret, session_token
 from rasa_server.channels.limits import (
-    SLOW_DOWN,
+    MAX_MESSAGE_CHARS,
     SOCKETIO_MAX_BYTES,
-    UNREADABLE,
     BadRequest,
     MessageRate,
     check_message,
@@ -74,8 +74,6 @@ from rasa_server.channels.limits import (
 )
 
 logger = logging.getLogger(__name__)
-TOO_LARGE_PACKET = error_body("too_large", "A socket.io packet may carry one message of at "
-                              "most 2,000 characters.")
 ORIGINS_ENV = "WIDGET_ORIGINS"
 
 
@@ -159,7 +157,9 @@ class SocketIOInput(StockSocketIOInput):
             if request.method == "POST" and declared.isdigit() and (
                     int(declared) > SOCKETIO_MAX_BYTES):
                 logger.info("socketio: a long-polling request refused (too_large)")
-                return response.json(TOO_LARGE_PACKET, status=413)
+                return response.json(error_body("too_large", say("channels.packet_too_large",
+                                                                 chars=MAX_MESSAGE_CHARS)),
+                                     status=413)
             return await engineio_handle(request, *args, **kwargs)
 
         sio.eio.handle_request = handle_request
@@ -218,7 +218,7 @@ class SocketIOInput(StockSocketIOInput):
             if not rate.allow(sid):
                 if rate.tell(sid):
                     logger.info("socketio: messages over the rate limit were dropped")
-                    await output.send_text_message(sid, SLOW_DOWN)
+                    await output.send_text_message(sid, say("channels.slow_down"))
                 return
             try:
                 if not isinstance(data, dict):
@@ -243,7 +243,7 @@ class SocketIOInput(StockSocketIOInput):
                 metadata = check_metadata(data.get(self.metadata_key))
             except BadRequest as refused:
                 logger.info("socketio: message refused (%s)", refused.code)
-                await output.send_text_message(sid, UNREADABLE)
+                await output.send_text_message(sid, say("channels.unreadable"))
                 return
             await handle(UserMessage(text, output, sender, input_channel=self.name(),
                                      metadata=metadata))

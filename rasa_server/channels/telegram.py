@@ -32,7 +32,7 @@ What differs from Rasa 3.6's own TelegramInput/TelegramOutput, and why:
 - getMe is called once, not on every update; "/start" (what Telegram sends when someone opens
   the bot) is read as the greeting; a failed turn is logged (its exception's type only) and
   acknowledged (200) rather than raised, so Telegram does not redeliver the same update again
-  and again, and the chat gets SERVICE_ERROR.
+  and again, and the chat gets ``service.error``.
 - Message limits as on every channel
   (:mod:`rasa_server.channels.limits`): over 2,000 characters, the
   chat gets a kind "please send a shorter message" reply and the turn never starts.

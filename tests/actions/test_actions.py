@@ -6,10 +6,11 @@ import pytest
 import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.answers import NOT_COVERED, REPHRASE, ActionAnswerQuestion, topic_buttons
+from actions.answers import ActionAnswerQuestion, topic_buttons
 from actions.health import HealthAction, HealthReply, with_disclaimer
 from actions.session import ActionSessionStart
 from b12core.disclaimer import full_disclaimer, short_disclaimer
+from b12core.texts import say as bot_says
 from tests.trackers import make_tracker
 
 DOMAIN = {"session_config": {"carry_over_slots_to_new_session": True}}
@@ -76,8 +77,9 @@ async def test_uncovered_question_says_so_and_offers_the_nearest_topics():
     tracker = make_tracker("can i drink alcohol with fatty liver", intent="nlu_fallback")
     await ActionAnswerQuestion().run(dispatcher, tracker, {})
     assert len(dispatcher.messages) == 1
-    assert dispatcher.messages[0]["text"] == f"{NOT_COVERED}\n\n{short_disclaimer()}"
-    assert "The article doesn't cover that" in NOT_COVERED
+    expected = bot_says("answers.not_covered") + "\n\n" + short_disclaimer()
+    assert dispatcher.messages[0]["text"] == expected
+    assert "The article doesn't cover that" in bot_says("answers.not_covered")
     buttons = dispatcher.messages[0]["buttons"]
     assert len(buttons) == 4 and buttons[-1] == topic_buttons()[0]  # the lab check last
     assert all(b["payload"].startswith("/ask_") for b in buttons[:3])
@@ -87,7 +89,8 @@ async def test_uncovered_question_says_so_and_offers_the_nearest_topics():
 async def test_a_question_naming_nothing_the_article_knows_is_asked_again():
     dispatcher = CollectingDispatcher()
     await ActionAnswerQuestion().run(dispatcher, make_tracker("qwzx blorf", "nlu_fallback"), {})
-    assert dispatcher.messages[0]["text"] == f"{REPHRASE}\n\n{short_disclaimer()}"
+    expected = bot_says("answers.rephrase") + "\n\n" + short_disclaimer()
+    assert dispatcher.messages[0]["text"] == expected
     assert dispatcher.messages[0]["buttons"] == list(topic_buttons())
 
 
@@ -192,7 +195,7 @@ def test_health_action_base_is_abstract_so_the_sdk_does_not_register_it():
     ("nope", "deny", "Is there anything else"),
     # The intent model's guess on garbage is not a short reply: it gets the search,
     # which says it did not understand.
-    ("qwzx blorf vvv", "inform_unsure", REPHRASE[:40]),
+    ("qwzx blorf vvv", "inform_unsure", bot_says("answers.rephrase")[:40]),
 ])
 async def test_a_short_reply_outside_any_question_gets_a_way_forward(text, intent, expected):
     dispatcher = CollectingDispatcher()

@@ -12,9 +12,9 @@ from actions.result_help import (
     ActionShowDoctorSummary,
     terms_in,
 )
-from actions.safety_rules import REFUSAL
 from b12core.disclaimer import short_disclaimer
 from b12core.labs.reference import reference_table
+from b12core.texts import say as bot_says
 from tests.e2e.audit import REASSURANCE
 from tests.trackers import make_tracker
 
@@ -26,7 +26,7 @@ async def reply(action, text="", intent=None, slots=None) -> str:
     await action.run(dispatcher, make_tracker(text, intent, slots=slots), {})
     joined = "\n".join(m.get("text") or "" for m in dispatcher.messages)
     assert short_disclaimer() in joined
-    assert REFUSAL not in joined
+    assert bot_says("answers.personal_advice_refusal") not in joined
     assert not [w for w in REASSURANCE if w in joined.lower()]
     return joined
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.safety_rules import REFUSAL, ActionHandleRedFlag, ActionRefusePersonalAdvice
+from actions.safety_rules import ActionHandleRedFlag, ActionRefusePersonalAdvice
 from b12core.disclaimer import full_disclaimer, general_disclaimer, short_disclaimer
 from b12core.safety import messages
+from b12core.texts import say as bot_says
 from tests.trackers import make_tracker, slot_events
 
 
@@ -55,7 +56,7 @@ async def test_personal_advice_is_refused_with_the_articles_general_figures(kb):
     tracker = make_tracker("how much b12 should i take", "ask_personal_advice")
     await ActionRefusePersonalAdvice().run(dispatcher, tracker, {})
     texts = [m["text"] for m in dispatcher.messages]
-    assert texts[0] == REFUSAL
+    assert texts[0] == bot_says("answers.personal_advice_refusal")
     joined = "\n".join(texts)
     assert kb.passage("recommended-b12-dosages-01").text in joined  # RDA 2.4 mcg
     assert kb.passage("recommended-b12-dosages-03").text in joined  # 1000 mcg in studies

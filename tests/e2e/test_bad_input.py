@@ -23,13 +23,12 @@ import uuid
 import pytest
 
 from b12core.disclaimer import full_disclaimer
+from b12core.texts import say as bot_says
 from rasa_server.channels.limits import (
-    EMPTY,
     MAX_BODY_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_SENDER_CHARS,
-    TOO_LONG,
-    UNREADABLE,
+    too_long_reply,
 )
 from tests.e2e.audit import audit_turn
 from tests.e2e.stack import RasaStack
@@ -256,7 +255,8 @@ def test_the_body_limit_leaves_room_for_a_pasted_report(stack):
     """A 100 KB message is within the body limit: it gets the kind reply, not an error."""
     assert MAX_BODY_BYTES > 100_000 + 1_000
     sender = "long-paste"
-    assert assert_safe_reply(*say(stack, sender, "B12 " + "x" * 100_000), sender) == [TOO_LONG]
+    reply = assert_safe_reply(*say(stack, sender, "B12 " + "x" * 100_000), sender)
+    assert reply == [too_long_reply()]
     assert_not_processed(stack, sender)
 
 
@@ -267,7 +267,7 @@ def test_a_message_over_the_limit_gets_one_kind_reply_and_is_not_processed(stack
     sender = "too-long"
     text = "my b12 is 300 pg/mL " * (MAX_MESSAGE_CHARS // 20 + 1)
     [reply] = assert_safe_reply(*say(stack, sender, text), sender)
-    assert reply == TOO_LONG
+    assert reply == too_long_reply()
     assert f"{MAX_MESSAGE_CHARS:,} characters" in reply and "shorter message" in reply
     assert_not_processed(stack, sender)
     assert audit_turn([reply], first_turn=False) == []
@@ -276,8 +276,8 @@ def test_a_message_over_the_limit_gets_one_kind_reply_and_is_not_processed(stack
 def test_the_length_limit_is_exact(stack):
     at_limit = ("is b12 " * 300)[:MAX_MESSAGE_CHARS]
     over = at_limit + "x"
-    assert TOO_LONG not in assert_safe_reply(*say(stack, "at-limit", at_limit), "at-limit")
-    assert assert_safe_reply(*say(stack, "over-limit", over), "over-limit") == [TOO_LONG]
+    assert too_long_reply() not in assert_safe_reply(*say(stack, "at-limit", at_limit), "at-limit")
+    assert assert_safe_reply(*say(stack, "over-limit", over), "over-limit") == [too_long_reply()]
     assert_not_processed(stack, "over-limit")
 
 
@@ -286,7 +286,7 @@ def test_the_length_limit_is_exact(stack):
 ])
 def test_an_empty_message_gets_a_prompt_and_is_not_processed(stack, name, text):
     sender = f"empty-{name}"
-    assert assert_safe_reply(*say(stack, sender, text), sender) == [EMPTY]
+    assert assert_safe_reply(*say(stack, sender, text), sender) == [bot_says("channels.empty")]
     assert_not_processed(stack, sender)
 
 
@@ -333,7 +333,7 @@ def test_the_stream_option_still_works(stack):
     assert lines[0]["text"] == full_disclaimer()
     status, _, raw = post(stack, json.dumps({"sender": sender, "message": "x" * 3000}).encode(),
                           path=f"{WEBHOOK}?stream=true")
-    assert json.loads(raw) == [{"recipient_id": sender, "text": TOO_LONG}]
+    assert json.loads(raw) == [{"recipient_id": sender, "text": too_long_reply()}]
 
 
 # ---------------------------------------------------------------- socket.io
@@ -359,14 +359,14 @@ async def test_socketio_refuses_over_long_and_wrong_type_messages(stack):
 
         await client.emit("user_uttered", {"session_id": session,
                                            "message": "b12 " * MAX_MESSAGE_CHARS})
-        assert await next_reply() == {"text": TOO_LONG}
+        assert await next_reply() == {"text": too_long_reply()}
         for wrong in ({"session_id": session, "message": 12345},
                       {"session_id": session, "message": ["hi"]},
                       {"session_id": session, "message": "hi", "metadata": "[1"},
                       {"session_id": {"$ne": ""}, "message": "hi"},
                       ["not", "an", "object"]):
             await client.emit("user_uttered", wrong)
-            assert await next_reply() == {"text": UNREADABLE}, wrong
+            assert await next_reply() == {"text": bot_says("channels.unreadable")}, wrong
         assert_not_processed(stack, session)
 
         # The connection still works, and the conversation starts only now.
@@ -464,7 +464,7 @@ async def test_socketio_refuses_a_packet_over_a_few_kib_unread(stack):
         # The server may drop the connection while the client sends.
         with contextlib.suppress(Exception):
             await client.emit("user_uttered", {"session_id": session, "message": text})
-        assert await drain(replies, 3.0) == []  # not read, so not even TOO_LONG
+        assert await drain(replies, 3.0) == []  # not read, so not even the too-long reply
         assert_not_processed(stack, session)
     finally:
         await client.eio.disconnect(abort=True)
@@ -472,7 +472,7 @@ async def test_socketio_refuses_a_packet_over_a_few_kib_unread(stack):
     client, session, replies = await socketio_session(stack)
     try:
         await client.emit("user_uttered", {"session_id": session, "message": " "})
-        assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
+        assert (await asyncio.wait_for(replies.get(), 30))["text"] == bot_says("channels.empty")
     finally:
         await client.eio.disconnect(abort=True)
 
@@ -499,22 +499,22 @@ def test_an_oversize_long_polling_post_is_refused_at_once(stack):
 
 
 async def test_socketio_a_flood_on_one_connection_is_told_once_and_dropped(stack):
-    from rasa_server.channels.limits import RATE_BURST, SLOW_DOWN
+    from rasa_server.channels.limits import RATE_BURST
 
     client, session, replies = await socketio_session(stack)
     try:
-        # Empty messages: each one read gets EMPTY. In batches, as engineio decodes at most
-        # 16 packets from one long-polling POST.
+        # Empty messages: each one read gets the empty-message reply. In batches, as engineio
+        # decodes at most 16 packets from one long-polling POST.
         for sent in range(RATE_BURST + 15):
             await client.emit("user_uttered", {"session_id": session, "message": " "})
             if sent % 8 == 7:
                 await asyncio.sleep(0.05)
         seen = await drain(replies, 3.0)
-        assert seen.count(SLOW_DOWN) == 1, seen
-        assert RATE_BURST <= seen.count(EMPTY) <= RATE_BURST + 5, seen
+        assert seen.count(bot_says("channels.slow_down")) == 1, seen
+        assert RATE_BURST <= seen.count(bot_says("channels.empty")) <= RATE_BURST + 5, seen
         await asyncio.sleep(2.5)  # the bucket refills: the connection is read again
         await client.emit("user_uttered", {"session_id": session, "message": " "})
-        assert (await asyncio.wait_for(replies.get(), 30))["text"] == EMPTY
+        assert (await asyncio.wait_for(replies.get(), 30))["text"] == bot_says("channels.empty")
     finally:
         await client.eio.disconnect(abort=True)
 
@@ -615,7 +615,6 @@ def await_saved(stack: RasaStack, sender: str) -> int:
 
 
 def test_a_person_deletes_their_conversation_from_the_chat(stack):
-    from rasa_server.channels.deletion import ASK, DONE, KEPT, NO_TITLE, YES_TITLE
 
     sender = "delete-me-sqlite"
     stack.send(sender, "can you check my results")
@@ -625,32 +624,32 @@ def test_a_person_deletes_their_conversation_from_the_chat(stack):
 
     # The request is answered by a question with two buttons, and stored nowhere.
     asked = stack.send(sender, "delete my data")
-    assert texts(asked) == [ASK]
+    yes, no = bot_says("buttons.delete_yes"), bot_says("buttons.delete_no")
+    assert texts(asked) == [bot_says("deletion.ask")]
     buttons = {b["title"]: b["payload"] for b in asked[0]["buttons"]}
-    assert set(buttons) == {YES_TITLE, NO_TITLE}
+    assert set(buttons) == {yes, no}
     assert len(events_of(stack, sender)) == before
     # "No": nothing deleted, the conversation goes on.
-    assert texts(stack.send(sender, buttons[NO_TITLE])) == [KEPT]
+    assert texts(stack.send(sender, buttons[no])) == [bot_says("deletion.kept")]
     assert len(events_of(stack, sender)) == before
     # Another conversation's "yes" button does not delete this one: it is asked again.
     other = stack.send("delete-me-other", "delete my data")
-    foreign_yes = {b["title"]: b["payload"] for b in other[0]["buttons"]}[YES_TITLE]
-    assert texts(stack.send(sender, foreign_yes)) == [ASK]
+    foreign_yes = {b["title"]: b["payload"] for b in other[0]["buttons"]}[yes]
+    assert texts(stack.send(sender, foreign_yes)) == [bot_says("deletion.ask")]
     assert len(events_of(stack, sender)) == before
     # "Yes": every event gone; the next message starts a new conversation.
-    assert texts(stack.send(sender, buttons[YES_TITLE])) == [DONE]
+    assert texts(stack.send(sender, buttons[yes])) == [bot_says("deletion.done")]
     assert_not_processed(stack, sender)
     assert texts(stack.send(sender, "hi"))[0] == full_disclaimer()
 
 
 def test_typing_yes_after_the_question_deletes_too(stack):
-    from rasa_server.channels.deletion import ASK, DONE
 
     sender = "delete-me-typed"
     stack.send(sender, "what is homocysteine")
     assert await_saved(stack, sender)
-    assert texts(stack.send(sender, "Please delete my data.")) == [ASK]
-    assert texts(stack.send(sender, "yes")) == [DONE]
+    assert texts(stack.send(sender, "Please delete my data.")) == [bot_says("deletion.ask")]
+    assert texts(stack.send(sender, "yes")) == [bot_says("deletion.done")]
     assert_not_processed(stack, sender)
 
 

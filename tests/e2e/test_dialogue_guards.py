@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from b12core.safety import messages
-from rasa_server.messages import DIALOGUE_RECOVERED
+from b12core.texts import say as bot_says
 from tests.e2e.fuzz import BREAKER_LOG_LINE
 from tests.e2e.stack import RasaStack, joined
 
@@ -29,7 +29,7 @@ def test_a_tripped_breaker_is_told_once_and_the_next_messages_are_answered(fragi
     assert "vitamin B12 result" in joined(stack.send("trip", "check my results"))
     tripped = joined(stack.send("trip", "what is homocysteine"))
     assert BREAKER_LOG_LINE in (stack.workdir / "rasa.log").read_text(errors="replace")
-    assert tripped.count(DIALOGUE_RECOVERED) == 1
+    assert tripped.count(bot_says("service.dialogue_recovered")) == 1
     urgent = joined(stack.send("trip", "I am vomiting blood"))
     assert messages().urgent in urgent
     assert "What would you like to do" in joined(stack.send("trip", "hello"))
@@ -38,6 +38,7 @@ def test_a_tripped_breaker_is_told_once_and_the_next_messages_are_answered(fragi
 def test_after_a_trip_the_lab_check_goes_on_from_the_values_given(fragile_stack):
     stack = fragile_stack
     stack.send("trip-2", "check my results")
-    assert DIALOGUE_RECOVERED in joined(stack.send("trip-2", "what is homocysteine"))
+    recovered = bot_says("service.dialogue_recovered")
+    assert recovered in joined(stack.send("trip-2", "what is homocysteine"))
     # The form was stopped, not wiped: a value starts it again, one question at a time.
     assert "homocysteine result" in joined(stack.send("trip-2", "b12 350 pg/mL"))

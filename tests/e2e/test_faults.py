@@ -11,7 +11,7 @@ import pytest
 
 from b12core.disclaimer import full_disclaimer, short_disclaimer
 from b12core.safety import first_reply, messages
-from rasa_server.messages import ACTIONS_UNAVAILABLE
+from b12core.texts import say as bot_says
 from tests.e2e.stack import joined
 
 pytestmark = pytest.mark.e2e
@@ -33,11 +33,12 @@ def test_action_server_down_apology_within_2s_then_recovery(stack, report_figure
         assert (status, checks["action_server"]) == (503, "error: ClientConnectorError")
         reply, elapsed = timed_send(stack, sender, "i don't have the others")
         texts = [m.get("text") for m in reply]
-        assert texts == [ACTIONS_UNAVAILABLE]  # one apology, nothing else, no traceback
+        # One apology, nothing else, no traceback.
+        assert texts == [bot_says("service.actions_unavailable")]
         assert elapsed < 2.0
         # A conversation that starts during the outage gets the apology too.
         first, elapsed_new = timed_send(stack, newcomer, "hi")
-        assert [m.get("text") for m in first] == [ACTIONS_UNAVAILABLE]
+        assert [m.get("text") for m in first] == [bot_says("service.actions_unavailable")]
         assert elapsed_new < 2.0
         # An emergency is still answered, by the Rasa server from the same table.
         urgent = [m.get("text") for m in stack.send("fault-urgent", "my husband just collapsed")]
@@ -68,7 +69,7 @@ def test_hung_action_server_is_bounded_to_5s_per_turn(stack, report_figure):
     os.killpg(stack.actions.pid, signal.SIGSTOP)  # accepts connections, never answers
     try:
         reply, elapsed = timed_send(stack, sender, "what is homocysteine")
-        assert [m.get("text") for m in reply] == [ACTIONS_UNAVAILABLE]
+        assert [m.get("text") for m in reply] == [bot_says("service.actions_unavailable")]
         assert 4.5 <= elapsed < 7.0  # one 5 s bound, not one per remote action
         report_figure(f"apology with the action server hung: {elapsed:.1f} s")
     finally:

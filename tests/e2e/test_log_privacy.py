@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rasa_server.channels.limits import MAX_MESSAGE_CHARS, RETRY_AFTER_S, TOO_LONG
-from rasa_server.messages import ACTIONS_UNAVAILABLE, SERVICE_ERROR
+from b12core.texts import say as bot_says
+from rasa_server.channels.limits import MAX_MESSAGE_CHARS, RETRY_AFTER_S, too_long_reply
 from tests.e2e.stack import RasaStack, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -108,17 +108,18 @@ def test_the_turns_were_really_processed(run):
     assert "Vitamin B12: 187 pmol/L" in joined(interpretation.messages)
     assert "Homocysteine: 23.7 µmol/L" in joined(interpretation.messages)
     assert run.replies[QUESTION].status == 200
-    assert run.replies[OVER_LONG] == Reply(200, [{"recipient_id": FAILING, "text": TOO_LONG}])
+    assert run.replies[OVER_LONG] == Reply(
+        200, [{"recipient_id": FAILING, "text": too_long_reply()}])
     assert run.replies[UNPARSABLE_COMMAND].status == 200
     assert run.replies[WHILE_ACTIONS_DOWN] == Reply(
-        200, [{"recipient_id": ASKER, "text": ACTIONS_UNAVAILABLE}])
+        200, [{"recipient_id": ASKER, "text": bot_says("service.actions_unavailable")}])
 
 
 def test_a_turn_with_the_database_locked_is_answered_503_and_logged_by_type(run):
     # rasa_server.resilience makes the tracker store's failure fail the turn; the REST
     # channel answers it (rasa_server/channels/rest.py).
     assert run.replies[WHILE_LOCKED] == Reply(
-        503, [{"recipient_id": PATIENT, "text": SERVICE_ERROR}], str(RETRY_AFTER_S))
+        503, [{"recipient_id": PATIENT, "text": bot_says("service.error")}], str(RETRY_AFTER_S))
     assert "rest: the turn failed with rasa_server.resilience.TrackerStoreUnavailable " \
            "(cause: sqlalchemy.exc.OperationalError)" in run.log("rasa.log")
 

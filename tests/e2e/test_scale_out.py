@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from b12core.disclaimer import full_disclaimer, short_disclaimer
+from b12core.texts import say as bot_says
 from rasa_server.forget import forget
-from rasa_server.messages import SERVICE_ERROR
 from tests.e2e.services import Postgres, Redis
 from tests.e2e.stack import RasaStack, joined
 
@@ -100,7 +100,6 @@ def test_forget_deletes_a_conversation_from_postgresql(servers, engines):
 
 
 def test_delete_my_data_in_the_chat_deletes_it_from_postgresql(servers, engines):
-    from rasa_server.channels.deletion import ASK, DONE, YES_TITLE
 
     a, b = servers
     postgres, _ = engines
@@ -108,10 +107,10 @@ def test_delete_my_data_in_the_chat_deletes_it_from_postgresql(servers, engines)
     a.send(sender, "b12 is 187 pmol/L")
     assert stored_events(postgres, sender)
     asked = a.send(sender, "delete my data")
-    assert [m.get("text") for m in asked] == [ASK]
-    yes = {x["title"]: x["payload"] for x in asked[0]["buttons"]}[YES_TITLE]
+    assert [m.get("text") for m in asked] == [bot_says("deletion.ask")]
+    yes = {x["title"]: x["payload"] for x in asked[0]["buttons"]}[bot_says("buttons.delete_yes")]
     # Pressed on the other server (two more worker processes): the signed button works there.
-    assert [m.get("text") for m in b.send(sender, yes)] == [DONE]
+    assert [m.get("text") for m in b.send(sender, yes)] == [bot_says("deletion.done")]
     assert stored_events(postgres, sender) == []
     assert joined(a.send(sender, "hi")).startswith(full_disclaimer())
 
@@ -158,7 +157,7 @@ def test_an_engine_briefly_down_reports_an_error_without_hanging_then_recovers(
         # The turn lands on the other server than the one that started the form.
         status, messages, elapsed = try_send(b, sender, "i don't have the others")
         assert elapsed < OUTAGE_REPLY_BOUND_S
-        assert [m.get("text") for m in messages] == [SERVICE_ERROR]
+        assert [m.get("text") for m in messages] == [bot_says("service.error")]
         assert status == 503
         report_figure(f"reply with {engine} down: HTTP {status} in {elapsed * 1000:.0f} ms")
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from b12core.disclaimer import full_disclaimer
-from rasa_server.messages import ACTIONS_UNAVAILABLE
+from b12core.texts import say as bot_says
 from tests.e2e.stack import RasaStack
 
 pytestmark = pytest.mark.e2e
@@ -61,6 +61,6 @@ def test_the_action_call_guard_still_apologises_without_the_speedups(stock_stack
         reply = " ".join(m.get("text", "") for m in stock_stack.send("guard-off",
                                                                      "check my results"))
         assert reply.strip(), "silence: the action-call guard is not installed"
-        assert ACTIONS_UNAVAILABLE[:60] in reply, reply
+        assert bot_says("service.actions_unavailable")[:60] in reply, reply
     finally:
         stock_stack.start_actions()

@@ -21,14 +21,13 @@ from sanic import Sanic
 from sqlalchemy.exc import OperationalError
 
 from b12core.safety import first_reply
+from b12core.texts import say as bot_says
 from rasa_server.channels.limits import (
-    EMPTY,
     MAX_BODY_BYTES,
     MAX_MESSAGE_CHARS,
     MAX_SENDER_CHARS,
     QUERY_WITHHELD,
     RETRY_AFTER_S,
-    TOO_LONG,
     BadRequest,
     WithholdQueryText,
     check_sender,
@@ -38,9 +37,9 @@ from rasa_server.channels.limits import (
     install_log_privacy,
     read_rest_request,
     refusal,
+    too_long_reply,
 )
 from rasa_server.channels.rest import RestInput
-from rasa_server.messages import SERVICE_ERROR
 from tests.rasa_server.channels.fakes import sanic_on_loopback
 
 SECRET_TEXT = "my b12 is 187 pmol/L quokkazebra"
@@ -74,10 +73,10 @@ def test_clean_text(raw, clean):
 
 def test_the_length_limit_is_exact_and_counts_characters():
     assert refusal("x" * MAX_MESSAGE_CHARS) is None
-    assert refusal("x" * (MAX_MESSAGE_CHARS + 1)) == TOO_LONG
+    assert refusal("x" * (MAX_MESSAGE_CHARS + 1)) == too_long_reply()
     assert refusal("😀" * MAX_MESSAGE_CHARS) is None  # a character, not a byte
-    assert refusal("") == EMPTY
-    assert f"{MAX_MESSAGE_CHARS:,} characters" in TOO_LONG
+    assert refusal("") == bot_says("channels.empty")
+    assert f"{MAX_MESSAGE_CHARS:,} characters" in too_long_reply()
 
 
 @pytest.mark.parametrize("sender", ["a", "s" * MAX_SENDER_CHARS, "patient 1", "ü-ß-名前"])
@@ -210,8 +209,9 @@ async def test_guarded_turns_refuse_answer_and_fail_kindly(caplog):
         await message.output_channel.send_text_message(message.sender_id, "ok")
 
     handle = guarded(assistant, "test")
-    cases = {"x" * (MAX_MESSAGE_CHARS + 1): TOO_LONG, " \x00 ": EMPTY, "hi\x00": "ok",
-             f"fail {SECRET_TEXT}": SERVICE_ERROR}
+    cases = {"x" * (MAX_MESSAGE_CHARS + 1): too_long_reply(), " \x00 ": bot_says("channels.empty"),
+             "hi\x00": "ok",
+             f"fail {SECRET_TEXT}": bot_says("service.error")}
     with caplog.at_level(logging.INFO):
         for text, expected in cases.items():
             message = Message(text)
@@ -223,7 +223,7 @@ async def test_guarded_turns_refuse_answer_and_fail_kindly(caplog):
     emergency = Message("fail: i am vomiting blood")
     await handle(emergency)
     assert emergency.output_channel.sent == [
-        ("p1", first_reply("fail: i am vomiting blood")), ("p1", SERVICE_ERROR)]
+        ("p1", first_reply("fail: i am vomiting blood")), ("p1", bot_says("service.error"))]
     assert "quokkazebra" not in caplog.text
 
 
@@ -262,12 +262,13 @@ async def test_rest_answers_a_failed_turn_with_503_and_logs_its_type_only(caplog
             async with client.post(url, json={"sender": "p1", "message": SECRET_TEXT}) as reply:
                 assert reply.status == 503
                 assert reply.headers["Retry-After"] == str(RETRY_AFTER_S)
-                assert await reply.json() == [{"recipient_id": "p1", "text": SERVICE_ERROR}]
+                assert await reply.json() == [
+                    {"recipient_id": "p1", "text": bot_says("service.error")}]
             async with client.post(url, json={"sender": "p1", "message": "i passed out"}) as reply:
                 assert reply.status == 503
                 assert await reply.json() == [
                     {"recipient_id": "p1", "text": first_reply("i passed out")},
-                    {"recipient_id": "p1", "text": SERVICE_ERROR}]
+                    {"recipient_id": "p1", "text": bot_says("service.error")}]
             # Streaming: the apology is the one line, and the stream ends.
             async with client.post(url + "?stream=true",
                                    json={"sender": "p1", "message": SECRET_TEXT},
@@ -275,7 +276,7 @@ async def test_rest_answers_a_failed_turn_with_503_and_logs_its_type_only(caplog
                 assert reply.status == 200
                 lines = (await reply.text()).splitlines()
                 assert [line for line in lines if line] == [
-                    f'{{"recipient_id": "p1", "text": "{SERVICE_ERROR}"}}']
+                    f'{{"recipient_id": "p1", "text": "{bot_says("service.error")}"}}']
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 3
     assert all(r.getMessage() == "rest: the turn failed with sqlalchemy.exc.OperationalError; "
@@ -354,7 +355,7 @@ def test_the_raw_length_is_checked_before_any_cleaning():
     assert MAX_RAW_BYTES == 4 * MAX_RAW_CHARS and MAX_RAW_CHARS >= MAX_MESSAGE_CHARS
     over = "e\u0301" * MAX_RAW_CHARS
     assert read_text(over) is over  # returned untouched, then refused as too long
-    assert refusal(read_text(over)) == TOO_LONG
+    assert refusal(read_text(over)) == too_long_reply()
     # Under the raw limit a message that shrinks when cleaned is still read.
     shrinking = "line\r\n" * (MAX_MESSAGE_CHARS // 5)
     assert len(shrinking) > MAX_MESSAGE_CHARS and refusal(read_text(shrinking)) is None
@@ -403,7 +404,7 @@ def test_a_connection_over_its_message_rate_is_told_once_then_allowed_again():
     ("multipart/form-data; boundary=x", 415), ("", 415),
 ])
 async def test_rest_requires_a_json_content_type(content_type, status):
-    from rasa_server.channels.limits import JSON_ONLY_BODY
+    from rasa_server.channels.limits import json_only_body
 
     body = b'{"sender": "p1", "message": "hi"}'
     async with rest_server(answering) as url, aiohttp.ClientSession() as client:
@@ -414,7 +415,7 @@ async def test_rest_requires_a_json_content_type(content_type, status):
         async with client.post(url, data=body, headers=headers) as reply:
             assert reply.status == status
             if status == 415:
-                assert await reply.json() == JSON_ONLY_BODY
+                assert await reply.json() == json_only_body()
             else:
                 assert await reply.json() == [{"recipient_id": "p1", "text": "echo hi"}]
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from b12core.disclaimer import full_disclaimer, short_disclaimer
-from rasa_server.channels.limits import MAX_MESSAGE_CHARS, TOO_LONG
+from rasa_server.channels.limits import MAX_MESSAGE_CHARS, too_long_reply
 from tests.rasa_server.channels.conftest import SLACK_SIGNING_SECRET, SLACK_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -112,4 +112,4 @@ def test_an_over_long_message_gets_the_kind_reply_and_no_turn(channel_stack, sla
     body = message_event(channel, "U0LONG", "b12 " * MAX_MESSAGE_CHARS)
     assert channel_stack.post(WEBHOOK, body, signed(body))[0] == 200
     calls = slack_api.wait_for(lambda c: slack_api.posted_to(channel, c))
-    assert [m.params["text"] for m in slack_api.posted_to(channel, calls)] == [TOO_LONG]
+    assert [m.params["text"] for m in slack_api.posted_to(channel, calls)] == [too_long_reply()]

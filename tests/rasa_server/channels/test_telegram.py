@@ -9,7 +9,8 @@ import time
 import pytest
 
 from b12core.disclaimer import full_disclaimer, short_disclaimer
-from rasa_server.channels.limits import MAX_MESSAGE_CHARS, TOO_LONG
+from b12core.texts import say as bot_says
+from rasa_server.channels.limits import MAX_MESSAGE_CHARS, too_long_reply
 from rasa_server.channels.telegram import MESSAGE_LIMIT, TelegramOutput
 from tests.rasa_server.channels.conftest import (
     TELEGRAM_TOKEN,
@@ -130,20 +131,21 @@ def test_a_button_press_is_answered_and_read_as_its_payload(channel_stack, teleg
 
 
 def test_delete_my_data_with_the_inline_button(channel_stack, telegram_api):
-    from rasa_server.channels.deletion import ASK, DONE, YES_TITLE
 
     chat = 5009
     greet(channel_stack, telegram_api, chat, "hi")
     assert deliver(channel_stack, text_update(chat, "delete my data")) == 200
+    ask = bot_says("deletion.ask")
     calls = telegram_api.wait_for(
-        lambda c: any(m.params.get("text") == ASK for m in telegram_api.sent_to(chat, c)))
-    question = [m for m in telegram_api.sent_to(chat, calls) if m.params.get("text") == ASK][-1]
-    yes = {b["text"]: b["callback_data"] for b in keyboard(question)}[YES_TITLE]
+        lambda c: any(m.params.get("text") == ask for m in telegram_api.sent_to(chat, c)))
+    question = [m for m in telegram_api.sent_to(chat, calls) if m.params.get("text") == ask][-1]
+    yes = {b["text"]: b["callback_data"] for b in keyboard(question)}[
+        bot_says("buttons.delete_yes")]
     assert len(yes.encode()) <= 64  # Telegram's limit for callback data
     before = len(telegram_api.sent_to(chat))
     assert deliver(channel_stack, button_update(chat, yes, "cbq-5009")) == 200
     calls = telegram_api.wait_for(lambda c: len(telegram_api.sent_to(chat, c)) > before)
-    assert telegram_api.sent_to(chat, calls)[before].params["text"] == DONE
+    assert telegram_api.sent_to(chat, calls)[before].params["text"] == bot_says("deletion.done")
     # A new conversation: the greeting's full disclaimer again.
     before = len(telegram_api.sent_to(chat))
     assert deliver(channel_stack, text_update(chat, "hi")) == 200
@@ -170,7 +172,7 @@ def test_an_over_long_message_gets_the_kind_reply_and_no_turn(channel_stack, tel
     text = ("my b12 is 300 pg/mL and " * 200)[: MAX_MESSAGE_CHARS + 400]
     assert deliver(channel_stack, text_update(chat, text)) == 200
     calls = telegram_api.wait_for(lambda c: telegram_api.sent_to(chat, c))
-    assert [m.params["text"] for m in telegram_api.sent_to(chat, calls)] == [TOO_LONG]
+    assert [m.params["text"] for m in telegram_api.sent_to(chat, calls)] == [too_long_reply()]
     # Nothing reached the assistant: the next message opens the conversation.
     assert greet(channel_stack, telegram_api, chat, "hi")[1].params["text"] == full_disclaimer()
 
