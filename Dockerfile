@@ -4,6 +4,7 @@
 #
 #   docker build -t b12-assistant:TAG .                 Rasa server and action server (last stage)
 #   docker build --target proxy -t b12-proxy:TAG .      nginx: the web widget + reverse proxy
+#   docker build --target actions -t b12-actions:TAG .  the action server alone (no Rasa)
 #
 # One app image for both Python roles (same code, same pinned dependencies); the command
 # picks the role: the CMD below starts the Rasa server, `python -m actions.server --port 5055`
@@ -38,6 +39,51 @@ COPY --from=widget-deps /web/node_modules/socket.io-client/dist/socket.io.min.js
 # The image's "nginx" user.
 USER 101:101
 EXPOSE 8080
+
+########## actions: the action server alone, without Rasa or TensorFlow (about a third of the
+########## app image's environment). `docker build --target actions -t b12-actions:TAG .`
+# The action server needs rasa_sdk and the pure core only (docs/architecture.md); its packages
+# are requirements-actions.txt. tests/actions/test_slim_image.py runs every kind of action with
+# everything else unimportable. docker-compose.yml and deploy/k8s still run the app image's
+# `python -m actions.server` (the same code); switch them to this image once it is built and
+# started where a Docker engine runs (docs/deploying.md).
+FROM python:3.10.18-slim-bookworm AS actions-deps
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY requirements-actions.txt constraints.txt ./
+RUN python -m venv .venv \
+ && .venv/bin/pip install -q -r requirements-actions.txt -c constraints.txt \
+ && .venv/bin/pip check
+
+FROM actions-deps AS actions-build
+ENV PYTHONPATH=/src
+WORKDIR /src
+COPY b12core b12core
+COPY actions actions
+COPY knowledge knowledge
+# The spaCy pipeline and kb.json, as the app image builds them (no model: no Rasa here).
+RUN /app/.venv/bin/python -m b12core.spacy_model \
+ && /app/.venv/bin/python -m b12core.kb build \
+ && /app/.venv/bin/python -m compileall -q b12core actions
+
+FROM python:3.10.18-slim-bookworm AS actions
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /tmp --no-create-home --shell /usr/sbin/nologin app
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
+WORKDIR /app
+COPY --from=actions-deps /app/.venv /app/.venv
+COPY --from=actions-build /src/b12core /app/b12core
+COPY --from=actions-build /src/actions /app/actions
+COPY --from=actions-build /src/knowledge /app/knowledge
+COPY --from=actions-build /src/var/spacy /app/var/spacy
+USER 10001:10001
+EXPOSE 5055
+CMD ["python", "-m", "actions.server", "--port", "5055"]
 
 ########## Python dependencies: a virtual environment at /app/.venv, as `make install` makes it
 FROM python:3.10.18-slim-bookworm AS python-deps
