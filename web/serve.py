@@ -44,6 +44,9 @@ DEMO_CONFIG = {
     "title": "B12 results helper",
     "subtitle": "Understand your vitamin B12 lab results",
     "initPayload": "/greet",
+    # The demo clinic is in the UK: the urgent card's call buttons dial these.
+    "emergencyNumber": "999",
+    "crisisNumber": "116 123",
 }
 
 

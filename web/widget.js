@@ -25,6 +25,15 @@
     initPayload: null,               // e.g. "/greet": sent once when a new session starts
     inputPlaceholder: "Type your message",
     launcherLabel: "Chat about your B12 results",
+    // Emergency numbers for this site's country, as dialled: the urgent card offers
+    // "Call <number>" (a tel: link). Null: no call button, the card's text names numbers.
+    emergencyNumber: null,           // e.g. "999" (UK), "911" (US), "112" (EU)
+    crisisNumber: null,              // e.g. "116 123" (Samaritans, UK and Ireland), "988" (US)
+    callLabel: "Call {number}",
+    offlineSafetyLine: "If you feel very unwell, don't wait for this chat: call your local " +
+      "emergency number.",
+    startOverPayload: "/request_start_over",
+    startOverLabel: "Start over",
     startOpen: false,
     storage: "session",              // "session": kept for this tab only (the default, for
                                      // shared and kiosk computers); "local": kept after the
@@ -55,6 +64,36 @@
       node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
     });
     return node;
+  }
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+
+  /** A small inline icon (no font or image needed): paths in a 24x24 box, hidden from
+   *  assistive technology (the control it sits in has its own label). */
+  function icon(paths, className) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "24");
+    svg.setAttribute("height", "24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", className || "b12c-icon");
+    paths.forEach(function (d) {
+      var path = document.createElementNS(SVG_NS, "path");
+      path.setAttribute("d", d);
+      svg.appendChild(path);
+    });
+    return svg;
+  }
+  var CHAT_ICON = ["M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 " +
+    "2-2z"];
+  var ALERT_ICON = ["M12 2 1 21h22L12 2z", "M11 9h2v6h-2z", "M11 17h2v2h-2z"];
+  var PHONE_ICON = ["M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 " +
+    "3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 " +
+    "1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z"];
+
+  function telHref(number) {
+    return "tel:" + String(number).replace(/[^0-9+]/g, "");
   }
 
   function srOnly(text) {
@@ -195,6 +234,8 @@
     this.pendingForget = false;
     this.confirmed = false;
     this.pending = [];
+    this.offline = false;
+    this.turnStart = null;
     this.transcript = this.sessionId ? this.loadTranscript(this.sessionId) : [];
     this.idleTimer = null;
     this.giveUpTimer = null;
@@ -270,9 +311,11 @@
 
     this.launcher = h("button", { type: "button", className: "b12c-launcher",
       "aria-expanded": "false", "aria-controls": panelId }, [
-      h("span", { className: "b12c-launcher-icon", "aria-hidden": "true", text: "💬" }),
+      icon(CHAT_ICON, "b12c-icon b12c-launcher-icon"),
       h("span", { className: "b12c-launcher-label", text: c.launcherLabel })
     ]);
+    this.startOverButton = h("button", { type: "button", className: "b12c-clear b12c-start-over",
+      text: c.startOverLabel, "aria-label": "Start over: clear the lab values you gave" });
     this.clearButton = h("button", { type: "button", className: "b12c-clear",
       text: "Clear", "aria-label": "Clear this conversation" });
     this.closeButton = h("button", { type: "button", className: "b12c-close",
@@ -300,7 +343,8 @@
           h("h2", { className: "b12c-title", text: c.title }),
           c.subtitle ? h("p", { className: "b12c-subtitle", text: c.subtitle }) : null
         ]),
-        h("div", { className: "b12c-actions" }, [this.clearButton, this.closeButton])
+        h("div", { className: "b12c-actions" }, [this.startOverButton, this.clearButton,
+          this.closeButton])
       ]),
       h("p", { id: panelId + "-banner", className: "b12c-banner", role: "note",
         text: c.disclaimer }),
@@ -320,13 +364,18 @@
     });
     if (window.ResizeObserver) {
       new window.ResizeObserver(function () {
-        if (self.pinned) self.scrollToEnd();
+        if (self.turnStart) self.scrollToReply();
+        else if (self.pinned) self.scrollToEnd();
       }).observe(this.log);
     }
 
     this.launcher.addEventListener("click", function () { self.toggle(); });
     this.closeButton.addEventListener("click", function () { self.close(); });
     this.clearButton.addEventListener("click", function () { self.clearConversation(); });
+    this.startOverButton.addEventListener("click", function () {
+      self.sendUser(c.startOverLabel, c.startOverPayload);
+      self.input.focus();
+    });
     this.panel.addEventListener("keydown", function (event) {
       if (event.key === "Escape") self.close();
     });
@@ -397,6 +446,7 @@
     this.socket = socket;
     socket.on("connect", function () {
       self.confirmed = false;
+      self.offline = false;
       self.setStatus("");
       socket.emit("session_request",
         { session_id: self.sessionId, session_token: self.sessionToken });
@@ -439,9 +489,11 @@
     });
     socket.on("disconnect", function () {
       self.confirmed = false;
+      self.offline = true;
       self.setStatus("Connection lost. Reconnecting…");
     });
     socket.on("connect_error", function () {
+      self.offline = true;
       self.setStatus("Cannot reach the assistant. Retrying…");
     });
   };
@@ -457,11 +509,20 @@
     this.showTyping();
   };
 
-  /** Show `shown` as the user's message and send `payload` to the assistant. */
+  /** Whether a message sent now reaches the server (or will as soon as it is confirmed). */
+  Widget.prototype.online = function () {
+    return !this.offline && (navigator.onLine !== false);
+  };
+
+  /** Show `shown` as the user's message and send `payload` to the assistant; while the
+   *  server cannot be reached, the message is kept and marked "not delivered". */
   Widget.prototype.sendUser = function (shown, payload) {
-    this.addEntry({ from: "user", text: shown });
+    var entry = { from: "user", text: shown };
+    if (payload !== shown) entry.payload = payload;
+    if (!this.online()) entry.undelivered = true;
+    this.addEntry(entry);
     this.disableOldButtons();
-    this.emitUser(payload);
+    if (!entry.undelivered) this.emitUser(payload);
   };
 
   Widget.prototype.receiveBot = function (message) {
@@ -480,8 +541,26 @@
   Widget.prototype.addEntry = function (entry) {
     this.transcript.push(entry);
     this.saveTranscript();
-    this.renderEntry(entry);
-    this.scrollToEnd();
+    var item = this.renderEntry(entry);
+    if (entry.from === "user" || !item) {
+      this.turnStart = null;
+      this.scrollToEnd();
+      return;
+    }
+    // A long reply is read from its start: the first bot message of the turn stays at the
+    // top of the view instead of the last one (the disclaimer) scrolling it away.
+    if (!this.turnStart) this.turnStart = item;
+    this.scrollToReply();
+  };
+
+  Widget.prototype.scrollToReply = function () {
+    var log = this.log;
+    var first = this.turnStart;
+    var end = log.scrollHeight - log.clientHeight;
+    if (!first) { this.scrollToEnd(); return; }
+    var top = first.offsetTop - 8;
+    log.scrollTop = Math.max(0, Math.min(top, end));
+    this.pinned = top >= end;
   };
 
   Widget.prototype.renderEntry = function (entry) {
@@ -491,6 +570,10 @@
       item = h("div", { className: "b12c-msg b12c-user" }, [
         srOnly("You: "), h("p", { className: "b12c-text", text: entry.text })
       ]);
+      if (entry.undelivered) this.markUndelivered(item, entry);
+    } else if (entry.from === "bot" && entry.message && (entry.message.kind === "urgent" ||
+        entry.message.kind === "crisis")) {
+      item = this.renderUrgent(entry.message);
     } else if (entry.from === "bot" && entry.message) {
       var message = entry.message;
       var table = labTableOf(message);
@@ -518,6 +601,61 @@
       }
     }
     if (item) this.log.appendChild(item);
+    return item;
+  };
+
+  /**
+   * The urgent or crisis reply: its own card (red, an icon, role="alert" so it is announced
+   * at once), a call button for the site's configured number, and nothing else in it.
+   */
+  Widget.prototype.renderUrgent = function (message) {
+    var c = this.config;
+    var numbers = message.kind === "crisis" ? [c.crisisNumber, c.emergencyNumber]
+      : [c.emergencyNumber];
+    var calls = numbers.filter(function (n) { return n; }).map(function (number) {
+      return h("a", { className: "b12c-call", href: telHref(number) }, [
+        icon(PHONE_ICON), h("span", { text: c.callLabel.replace("{number}", number) })
+      ]);
+    });
+    // The advice, then the call buttons, then what follows it (the general disclaimer).
+    var parts = String(message.text).split("\n\n");
+    var rest = parts.slice(1).join("\n\n");
+    return h("div", { className: "b12c-msg b12c-urgent", role: "alert" }, [
+      icon(ALERT_ICON, "b12c-icon b12c-urgent-icon"),
+      h("div", { className: "b12c-urgent-body" }, [
+        renderText(parts[0]),
+        calls.length ? h("p", { className: "b12c-calls" }, calls) : null,
+        rest ? h("div", { className: "b12c-urgent-after" }, [renderText(rest)]) : null
+      ])
+    ]);
+  };
+
+  /** A message the server never received: said so, with a retry and a safety line. */
+  Widget.prototype.markUndelivered = function (item, entry) {
+    var self = this;
+    item.classList.add("b12c-undelivered");
+    var retry = h("button", { type: "button", className: "b12c-retry", text: "Retry" });
+    var note = h("p", { className: "b12c-undelivered-note" }, [
+      h("strong", { text: "Not delivered. " }), retry
+    ]);
+    var safety = h("p", { className: "b12c-undelivered-safety", text: this.config.offlineSafetyLine });
+    retry.addEventListener("click", function () {
+      if (!self.online()) {
+        self.setStatus("Still cannot reach the assistant. Your message is kept; please try " +
+          "again in a moment.");
+        return;
+      }
+      entry.undelivered = false;
+      self.saveTranscript();
+      item.classList.remove("b12c-undelivered");
+      note.remove();
+      safety.remove();
+      self.turnStart = null;
+      self.emitUser(entry.payload || entry.text);
+      self.input.focus();
+    });
+    item.appendChild(note);
+    item.appendChild(safety);
   };
 
   /** Only the buttons of the bot messages since the user's last message stay usable. */

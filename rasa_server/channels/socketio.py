@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint, response
@@ -120,6 +120,47 @@ def parse_origins(value: Any) -> list[str]:
     return origins
 
 
+def reply_kind(text: str) -> str | None:
+    """"urgent" or "crisis" for the red-flag replies (the widget draws them as an alert card
+    with a call button), else None. Read from the same triage table that wrote them."""
+    from b12core.safety import messages
+
+    texts = messages()
+    if text.startswith(texts.crisis):
+        return "crisis"
+    if text.startswith(texts.urgent):
+        return "urgent"
+    return None
+
+
+class WidgetOutput(SocketIOOutput):
+    """Rasa's socket.io output as the widget reads it: one message per text, with its buttons.
+
+    Rasa splits a text at every blank line into separate messages and hangs the buttons on
+    the last part, so a question's buttons showed under the disclaimer that follows it, and a
+    reply arrived as many bubbles. The widget lays out paragraphs itself. The urgent and
+    crisis replies carry ``kind`` so they are drawn as an alert, never as an ordinary bubble.
+    """
+
+    @staticmethod
+    def message(text: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"text": text.strip()}
+        kind = reply_kind(message["text"])
+        if kind:
+            message["kind"] = kind
+        return message
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._send_message(recipient_id, self.message(text))
+
+    async def send_text_with_buttons(self, recipient_id: str, text: str,
+                                     buttons: list[dict[str, Any]], **kwargs: Any) -> None:
+        message = self.message(text)
+        message["quick_replies"] = [{"content_type": "text", "title": b["title"],
+                                     "payload": b["payload"]} for b in buttons]
+        await self._send_message(recipient_id, message)
+
+
 class SocketIOInput(StockSocketIOInput):
     """The stock socket.io channel plus ``cors_allowed_origins`` (same name: "socketio")."""
 
@@ -138,6 +179,10 @@ class SocketIOInput(StockSocketIOInput):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins = cors_allowed_origins or []
+
+    def get_output_channel(self) -> OutputChannel | None:
+        stock = super().get_output_channel()
+        return None if stock is None else WidgetOutput(self.sio, self.bot_message_evt)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         install_log_privacy()
@@ -214,7 +259,7 @@ class SocketIOInput(StockSocketIOInput):
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: str, data: Any) -> None:
-            output = SocketIOOutput(sio, self.bot_message_evt)
+            output = WidgetOutput(sio, self.bot_message_evt)
             if not rate.allow(sid):
                 if rate.tell(sid):
                     logger.info("socketio: messages over the rate limit were dropped")

@@ -2,8 +2,9 @@
 
 `python -m tests.web.fake_rasa --port N --origin http://127.0.0.1:M` speaks the same
 protocol as Rasa 3.6 with session_persistence (session_request / session_confirm,
-user_uttered / bot_uttered) and sends its replies through Rasa's own SocketIOOutput,
-so the wire format of text, buttons and custom json is exactly Rasa's.
+user_uttered / bot_uttered) and sends its replies through the real server's output
+(rasa_server.channels.socketio.WidgetOutput, Rasa's SocketIOOutput underneath), so the wire
+format of text, buttons, custom json and urgent replies is exactly what the widget gets.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ async def reply(output, recipient: str, message: str) -> None:
         await output.send_text_message(recipient, HOSTILE)
         await output.send_text_with_buttons(recipient, "Pick one", [
             {"title": '<img src=y onerror="window.__xss=3">', "payload": "/deny"}])
+    elif message == "urgent please":
+        from b12core.safety import first_reply
+
+        await output.send_text_message(recipient, first_reply("I am vomiting blood"))
+    elif message == "crisis please":
+        from b12core.safety import first_reply
+
+        await output.send_text_message(recipient, first_reply("I want to end my life"))
+    elif message == "long please":
+        for index in range(12):
+            await output.send_text_message(recipient, f"Part {index + 1} of a long reply.\n"
+                                           + "A line to fill the view. " * 12)
     elif message == "table please":
         # A custom json message reaches the client as bot_uttered's data only when it is
         # wrapped in "data" (SocketIOOutput.send_custom_json calls sio.emit(evt, **json)).
@@ -50,9 +63,8 @@ async def reply(output, recipient: str, message: str) -> None:
 def build_app(origins: list[str]):
     import socketio
     from aiohttp import web
-    from rasa.core.channels.socketio import SocketIOOutput
 
-    from rasa_server.channels.socketio import maybe_await
+    from rasa_server.channels.socketio import WidgetOutput, maybe_await
 
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins)
     app = web.Application()
@@ -68,7 +80,7 @@ def build_app(origins: list[str]):
     async def user_uttered(sid, data):
         session_id = (data or {}).get("session_id")
         if session_id:
-            await reply(SocketIOOutput(sio, "bot_uttered"), session_id, data.get("message", ""))
+            await reply(WidgetOutput(sio, "bot_uttered"), session_id, data.get("message", ""))
 
     async def health(_request):
         return web.json_response({"status": "ok"})
