@@ -29,7 +29,7 @@ from b12core.labs.parser import parse_unit
 from b12core.labs.reference import reference_table
 from b12core.labs.report import describe_value, table_columns, table_rows
 from b12core.replies import normalise, reply_intent
-from b12core.texts import button, say
+from b12core.texts import button, say, texts
 
 logger = logging.getLogger(__name__)
 _B12_NAME = re.compile(r"\bb[\s-]?12\b", re.IGNORECASE)
@@ -500,23 +500,25 @@ class AskLabValue(Action, abc.ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        # One message per answer: what was read from it, then the question with its buttons.
+        lead = answer_lead(tracker, self.analyte)
+        text, buttons = self.question(tracker)
+        dispatcher.utter_message(text="\n\n".join([*lead, text]), buttons=buttons)
+        return []
+
+    def question(self, tracker: Tracker) -> tuple[str, list[dict[str, str]]]:
+        """This turn's question for the value, after what went wrong with the last answer."""
         name = test_name(self.analyte)
         new_issues = list(set_this_turn(tracker, "lab_issues") or [])
         mine = [i for i in new_issues if i.get("analyte") == self.analyte]
         latest_issue = mine[-1] if mine else None
         code = latest_issue["code"] if latest_issue else None
-        # Problems with (or changes to) another value given in passing are said too.
-        for other in new_issues:
-            if other.get("analyte") != self.analyte and other.get("message"):
-                dispatcher.utter_message(text=other["message"])
         failures = (tracker.get_slot("lab_failures") or {}).get(self.analyte, 0)
         pending = tracker.get_slot("pending_value")
         buttons = _skip_buttons(self.analyte)
 
         if code == "b12_required":
-            dispatcher.utter_message(
-                text=say("lab_check.b12_required", question=ask_text("b12")), buttons=buttons)
-            return []
+            return say("lab_check.b12_required", question=ask_text("b12")), buttons
         if pending and pending.get("analyte") == self.analyte:
             units = list((latest_issue or {}).get("units") or reference_table().spec(
                 self.analyte).accepted_units)
@@ -529,27 +531,66 @@ class AskLabValue(Action, abc.ABC):
                               units=", ".join(units))
             else:
                 message = say("lab_check.which_unit", name=name)
-            unit_buttons = [{"title": u, "payload": u} for u in units]
-            dispatcher.utter_message(text=message, buttons=unit_buttons + buttons)
-            return []
+            return message, [{"title": u, "payload": u} for u in units] + buttons
         if code == "needs_number":
-            dispatcher.utter_message(
-                text=say("lab_check.needs_number", name=name, example=EXAMPLES[self.analyte]),
-                buttons=buttons)
-            return []
+            return say("lab_check.needs_number", name=name,
+                       example=EXAMPLES[self.analyte]), buttons
         if code == "where_to_find":
-            dispatcher.utter_message(text=where_to_find(self.analyte), buttons=buttons)
-            return []
-        if latest_issue and latest_issue.get("message"):
-            dispatcher.utter_message(text=latest_issue["message"])
+            return where_to_find(self.analyte), buttons
+        problem = [latest_issue["message"]] if latest_issue and latest_issue.get("message") else []
         if failures >= MAX_FAILURES:
-            dispatcher.utter_message(text=_expectation(self.analyte), buttons=buttons)
-            return []
+            return "\n\n".join([*problem, _expectation(self.analyte)]), buttons
         text = ask_text(self.analyte)
         if code == "not_understood":
             text = say("lab_check.not_found", name=name, question=text)
-        dispatcher.utter_message(text=text, buttons=buttons)
-        return []
+        elif not problem:
+            text = f"{step_line(tracker, self.analyte)} {text}".strip()
+        return "\n\n".join([*problem, text]), buttons
+
+
+def answer_lead(tracker: Tracker, asking: str) -> list[str]:
+    """What this turn's answer gave, said back before the next question: "Got it: vitamin
+    B12 250 pg/mL (= 184.5 pmol/L)." and any value changed in passing."""
+    issues = list(set_this_turn(tracker, "lab_issues") or [])
+    told = [i for i in issues if i.get("analyte") != asking and i.get("message")]
+    said = {i.get("analyte") for i in told if i.get("code") == "updated"}
+    got = []
+    for slot in LAB_SLOTS:
+        value = set_this_turn(tracker, slot)
+        if value is None or slot in said:
+            continue
+        if slot == "condition":
+            got.append(say("lab_check.progress.condition", condition=condition_name(value)))
+        elif value == SKIPPED:
+            got.append(say("lab_check.progress.skipped", name=test_name(slot)))
+        elif isinstance(value, dict):
+            got.append(f"{test_name(slot)} {_read_back(slot, value)}")
+    lead = [say("lab_check.progress.got_it", items="; ".join(got))] if got else []
+    return lead + [i["message"] for i in told]
+
+
+def _read_back(analyte: str, stored: dict[str, Any]) -> str:
+    """The value as typed, and in the reference unit when that differs."""
+    from b12core.labs.report import canonical_value, shown_value
+
+    item = lab_input(analyte, stored)
+    result = evaluate(item, reference_table()) if item is not None else None
+    if not isinstance(result, LabResult):
+        return f"{stored.get('value')} {stored.get('unit') or ''}".strip()
+    shown = shown_value(result)
+    if result.unit != result.canonical_unit:
+        shown += f" (= {canonical_value(result)})"
+    return shown
+
+
+def step_line(tracker: Tracker, slot: str) -> str:
+    """"Step 2 of 5: homocysteine." — where the patient is in the check."""
+    order = QUICK_REQUIRED if tracker.get_slot("quick_check") else ALL_REQUIRED
+    if slot not in order:
+        return ""
+    name = say("lab_check.progress.condition_name") if slot == "condition" else test_name(slot)
+    return say("lab_check.progress.step", step=order.index(slot) + 1, total=len(order),
+               name=name)
 
 
 def where_to_find(analyte: str) -> str:
@@ -622,17 +663,15 @@ class ActionAskCondition(Action):
 
     async def run(self, dispatcher, tracker, domain) -> list[dict[str, Any]]:
         issues = list(set_this_turn(tracker, "lab_issues") or [])
-        for other in issues:
-            if other.get("analyte") != "condition" and other.get("message"):
-                dispatcher.utter_message(text=other["message"])
         codes = {i["code"] for i in issues if i.get("analyte") == "condition"}
         question = say("lab_check.condition_question")
-        text = question
+        text = f"{step_line(tracker, 'condition')} {question}".strip()
         if "needs_number" in codes:
             text = say("lab_check.condition_which_one", question=question)
         elif "not_understood" in codes:
             text = say("lab_check.condition_not_understood", question=question)
-        dispatcher.utter_message(text=text, buttons=condition_buttons())
+        lead = answer_lead(tracker, "condition")
+        dispatcher.utter_message(text="\n\n".join([*lead, text]), buttons=condition_buttons())
         return []
 
 
@@ -663,7 +702,10 @@ class ActionResetLabCheck(Action):
 # --- after the form ------------------------------------------------------------------
 
 class ActionInterpretLabs(HealthAction):
-    """Each value against the reference table, each finding with its quotes, a referral."""
+    """The interpretation in three messages at most: the summary (each value against the
+    reference table, the condition used, what stands out, the questions for the clinician),
+    what the article says (each quote once), then the referral and the caveat. The web
+    widget gets the first two as a card and a collapsed list (same words)."""
 
     def name(self) -> str:
         return "action_interpret_labs"
@@ -673,40 +715,44 @@ class ActionInterpretLabs(HealthAction):
         from b12core.labs.questions import clinician_questions
 
         result = interpret(panel_from_slots(tracker))
-        messages: list[dict[str, Any]] = []
-        if result.values and tracker.get_latest_input_channel() in TABLE_CHANNELS:
-            # The web widget draws this as a table; the text lines below say the same.
-            # Rasa's socket.io channel emits json_message as keyword arguments of
-            # sio.emit, so the payload travels under "data".
-            messages.append({"json_message": {"data": {
-                "type": "lab_table", "caption": say("lab_check.table_caption"),
-                "columns": table_columns(), "rows": table_rows(result)}}})
-        if result.values:
-            lines = [f"- {describe_value(r)}" for r in result.values]
-            messages.append({"text": _listed(say("lab_check.results_heading"), lines, bullet="")})
-        if result.errors:
-            messages.append({"text": _listed(say("lab_check.errors_heading"),
-                                             [e.message for e in result.errors])})
+        widget = tracker.get_latest_input_channel() in TABLE_CHANNELS
         notes = list(dict.fromkeys([*context_notes(tracker), *result.notes]))
-        if notes:
-            messages.append({"text": _listed(say("lab_check.notes_heading"), notes)})
-        quotes: list[str] = []  # each passage once per reply, where it first applies
-
-        def add_quotes(passages) -> None:
-            for passage in passages:
-                if (quote := format_quote(passage)) not in quotes:
-                    quotes.append(quote)
-                    messages.append({"text": quote})
-
-        for finding in result.findings:
-            messages.append({"text": finding.summary})
-            kb = load_kb()
-            add_quotes(kb.passage(q.passage_id) for q in finding.quotes)
         questions = clinician_questions(result.finding_ids)
-        if questions:
-            messages.append({"text": _listed(say("lab_check.questions_heading"), questions)})
-        add_quotes(load_topics()["clinician_referral"])
-        messages.append({"text": result.caveat})
+        summary = {
+            "heading": say("lab_check.results_heading"),
+            "condition": say("lab_check.condition_used", condition=condition_name(
+                result.condition)),
+            "values": [describe_value(r) for r in result.values],
+            "findings": [f.summary for f in result.findings],
+            "errors": [e.message for e in result.errors],
+            "notes": notes,
+            "questions": questions,
+        }
+        messages: list[dict[str, Any]] = []
+        if widget and result.values:
+            # Rasa's socket.io channel emits json_message as keyword arguments of sio.emit,
+            # so the payload travels under "data".
+            messages.append({"json_message": {"data": {
+                "type": "summary_card", **summary, "headings": _summary_headings(),
+                "columns": table_columns(), "rows": table_rows(result)}}})
+        else:
+            messages.append({"text": summary_text(summary)})
+
+        referral = list(load_topics()["clinician_referral"])
+        kb = load_kb()
+        quotes = list(dict.fromkeys(
+            format_quote(passage) for finding in result.findings for passage in
+            (kb.passage(q.passage_id) for q in finding.quotes) if passage not in referral))
+        if quotes:
+            heading = (say("lab_check.quotes.heading_one") if len(quotes) == 1
+                       else say("lab_check.quotes.heading", count=len(quotes)))
+            body = "\n\n".join(quotes)
+            if widget:
+                messages.append({"json_message": {"data": {
+                    "type": "quotes", "heading": heading, "text": body}}})
+            else:
+                messages.append({"text": f"{heading}\n\n{body}"})
+        closing = "\n\n".join([*(format_quote(p) for p in referral), result.caveat])
         events: list[dict[str, Any]] = [
             SlotSet("lab_failures", None), SlotSet("lab_issues", None),
             SlotSet("results_shown", True), SlotSet("reuse_question", False),
@@ -717,15 +763,33 @@ class ActionInterpretLabs(HealthAction):
         if offer:
             names = ", ".join(test_name(a) for a in missing)
             messages.append({
-                "text": say("lab_check.offer_other_values", names=names),
+                "text": closing + "\n\n" + say("lab_check.offer_other_values", names=names),
                 "buttons": [button("add_other_values", "/affirm"), button("no_thanks", "/deny")],
             })
+        else:
+            messages.append({"text": closing})
         return HealthReply(tuple(messages), tuple(events))
 
 
-def _listed(heading: str, items, bullet: str = "- ") -> str:
-    """A heading, then one item per line."""
-    return heading + "\n" + "\n".join(f"{bullet}{item}" for item in items)
+def _summary_headings() -> dict[str, str]:
+    """The card's section titles, from the catalogue (the widget writes none of its own)."""
+    return {part: say(f"lab_check.{part}_heading")
+            for part in ("findings", "errors", "notes", "questions")}
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The summary as one text message (REST, Telegram, Slack, rasa shell)."""
+    lines = [summary["heading"], summary["condition"], *(f"- {v}" for v in summary["values"])]
+    for part in ("findings", "errors", "notes", "questions"):
+        if summary[part]:
+            lines += ["", say(f"lab_check.{part}_heading"), *(f"- {x}" for x in summary[part])]
+    return "\n".join(lines)
+
+
+def condition_name(condition: str) -> str:
+    """The condition as the patient chose it ("NAFLD / MASLD (fatty liver)")."""
+    known = f"result_help.condition_names.{condition}" in texts()
+    return say(f"result_help.condition_names.{condition}") if known else condition
 
 
 class ActionAddOptionalValues(Action):

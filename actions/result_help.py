@@ -12,7 +12,7 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from actions.health import HealthAction, HealthReply
-from actions.lab_check import panel_from_slots
+from actions.lab_check import condition_name, panel_from_slots
 from b12core.kb.quotes import format_quote
 from b12core.kb.topics import load_topics
 from b12core.labs import interpret
@@ -20,16 +20,10 @@ from b12core.labs.questions import clinician_questions
 from b12core.labs.reference import Band, reference_table
 from b12core.labs.report import describe_value
 from b12core.replies import normalise
-from b12core.texts import button, say, texts
+from b12core.texts import button, say
 
 # Questions about one's own results, answered here (not article topics: no curated quotes).
 RESULT_QUESTION_INTENTS = ("ask_result_meaning", "ask_should_worry", "ask_symptoms")
-
-
-def condition_name(condition: str) -> str:
-    """The condition as the patient chose it ("NAFLD / MASLD (fatty liver)")."""
-    known = f"result_help.condition_names.{condition}" in texts()
-    return say(f"result_help.condition_names.{condition}") if known else condition
 
 
 def _referral() -> tuple[dict[str, Any], ...]:

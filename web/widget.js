@@ -119,14 +119,18 @@
 
   // ---------------------------------------------------------------- message parsing
 
-  /** A lab_table custom payload, wherever Rasa put it; null when it is not one. */
-  function labTableOf(message) {
+  /** A custom payload of the given type, wherever Rasa put it; null when it is not one. */
+  function payloadOf(message, type) {
     var candidates = [message, message && message.data, message && message.custom];
     for (var i = 0; i < candidates.length; i++) {
       var c = candidates[i];
-      if (c && typeof c === "object" && c.type === "lab_table") return c;
+      if (c && typeof c === "object" && c.type === type) return c;
     }
     return null;
+  }
+  function labTableOf(message) { return payloadOf(message, "lab_table"); }
+  function strings(list) {
+    return Array.isArray(list) ? list.filter(function (x) { return typeof x === "string"; }) : [];
   }
 
   /**
@@ -200,6 +204,60 @@
       tabindex: "0" }, [element]);
   }
 
+  /**
+   * The summary card, first in every interpretation: the values against the reference table,
+   * the condition used, what stands out, the questions for the clinician. Every word comes
+   * from the payload (the server's catalogue); the widget only lays it out.
+   */
+  function renderSummaryCard(card) {
+    var titleId = "b12c-card-" + uid().slice(0, 8);
+    var heading = typeof card.heading === "string" ? card.heading : "";
+    var headings = card.headings && typeof card.headings === "object" ? card.headings : {};
+    var parts = [
+      h("h3", { id: titleId, className: "b12c-card-title", text: heading.replace(/:\s*$/, "") }),
+      typeof card.condition === "string" ? h("p", { className: "b12c-card-condition",
+        text: card.condition }) : null,
+      renderValues(card.columns, card.rows)
+    ];
+    ["findings", "errors", "notes", "questions"].forEach(function (part) {
+      var items = strings(card[part]);
+      if (!items.length) return;
+      parts.push(h("h4", { className: "b12c-card-part", text: String(headings[part] || "") }));
+      parts.push(h("ul", { className: "b12c-card-list b12c-card-" + part },
+        items.map(function (item) { return h("li", { text: item }); })));
+    });
+    return h("section", { className: "b12c-card", "aria-labelledby": titleId }, parts);
+  }
+
+  /**
+   * One block per value, each column a labelled line: a table of five columns does not fit
+   * a chat panel (the last columns were cut off with no sign that the table scrolls).
+   */
+  function renderValues(columns, rows) {
+    var names = Array.isArray(columns) ? columns.map(String) : [];
+    var list = Array.isArray(rows) ? rows.filter(Array.isArray) : [];
+    return h("ul", { className: "b12c-values" }, list.map(function (row) {
+      var cells = names.slice(1).map(function (name, index) {
+        var value = row[index + 1] === undefined || row[index + 1] === null ? ""
+          : String(row[index + 1]);
+        return h("div", { className: "b12c-value-line" }, [
+          h("dt", { text: name }), h("dd", { text: value })]);
+      });
+      return h("li", { className: "b12c-value" }, [
+        h("p", { className: "b12c-value-name", text: String(row[0] === undefined ? "" : row[0]) }),
+        h("dl", {}, cells)
+      ]);
+    }));
+  }
+
+  /** The article's quotes for this interpretation: collapsed, opened on demand. */
+  function renderQuotes(payload) {
+    return h("details", { className: "b12c-quotes" }, [
+      h("summary", { text: String(payload.heading || "") }),
+      h("div", { className: "b12c-quotes-body" }, [renderText(String(payload.text || ""))])
+    ]);
+  }
+
   function renderAttachment(attachment) {
     var payload = attachment && attachment.payload;
     var src = payload && typeof payload.src === "string" ? payload.src : "";
@@ -219,6 +277,7 @@
 
   function isRenderable(message) {
     return !!(message && (typeof message.text === "string" || labTableOf(message) ||
+      payloadOf(message, "summary_card") || payloadOf(message, "quotes") ||
       buttonsOf(message).length || message.attachment));
   }
 
@@ -577,8 +636,12 @@
     } else if (entry.from === "bot" && entry.message) {
       var message = entry.message;
       var table = labTableOf(message);
+      var card = payloadOf(message, "summary_card");
+      var quotes = payloadOf(message, "quotes");
       item = h("div", { className: "b12c-msg b12c-bot" }, [srOnly("Assistant: ")]);
       if (table) item.appendChild(renderLabTable(table));
+      if (card) item.appendChild(renderSummaryCard(card));
+      if (quotes) item.appendChild(renderQuotes(quotes));
       if (typeof message.text === "string") item.appendChild(renderText(message.text));
       if (message.attachment) {
         var attachment = renderAttachment(message.attachment);

@@ -15,7 +15,7 @@ from actions.lab_check import (
     ActionStopLabCheck,
     ValidateLabForm,
 )
-from b12core.disclaimer import short_disclaimer
+from b12core.disclaimer import full_disclaimer, short_disclaimer
 from tests.trackers import make_tracker, slot_events
 
 
@@ -160,8 +160,12 @@ async def test_ask_explains_the_problem_then_asks():
              "units": []}
     dispatcher = CollectingDispatcher()
     await ActionAskB12().run(dispatcher, _turn_with_issue(issue, "b12"), {})
-    assert dispatcher.messages[0]["text"] == "That is not a number."
-    assert dispatcher.messages[1]["text"].startswith("What was your vitamin B12 result?")
+    # One message: the problem, then the question, with the question's buttons.
+    (message,) = dispatcher.messages
+    problem, question = message["text"].split("\n\n")
+    assert problem == "That is not a number."
+    assert question.startswith("What was your vitamin B12 result?")
+    assert message["buttons"]
 
 
 async def test_after_two_failures_the_bot_explains_and_offers_to_skip():
@@ -247,20 +251,58 @@ async def test_condition_question_has_a_button_per_answer():
         assert slots["condition"] in {"nafld", "nash", "cirrhosis", "none", "unknown"}
 
 
-async def test_the_web_widget_also_gets_the_values_as_a_table():
+async def test_the_web_widget_gets_a_summary_card_and_collapsible_quotes():
     slots = {"b12": {"value": "1100", "unit": "pg/mL"}, "condition": "nash"}
     tracker = make_tracker(slots=slots)
     tracker.events[-1]["input_channel"] = "socketio"
     dispatcher = CollectingDispatcher()
     await ActionInterpretLabs().run(dispatcher, tracker, {})
-    table = dispatcher.messages[0]["custom"]["data"]
-    assert table["type"] == "lab_table"
-    assert table["rows"] == [["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", 'band "high"',
-                              "258 to 664 pmol/L"]]
-    # Other channels get the text lines only.
+    card = dispatcher.messages[0]["custom"]["data"]
+    assert card["type"] == "summary_card"
+    assert card["rows"] == [["Vitamin B12", "1100 pg/mL", "811.8 pmol/L", 'band "high"',
+                             "258 to 664 pmol/L"]]
+    assert card["condition"] == "Liver condition used: NASH / MASH"
+    assert card["questions"] and card["headings"]["questions"].startswith("Questions")
+    quotes = dispatcher.messages[1]["custom"]["data"]
+    assert quotes["type"] == "quotes" and quotes["heading"].startswith("What the article says")
+    assert '(from the article, section "' in quotes["text"]
+    assert dispatcher.messages[-1]["text"].endswith(short_disclaimer())
+    # Other channels get the same words as text.
     dispatcher = CollectingDispatcher()
     await ActionInterpretLabs().run(dispatcher, make_tracker(slots=slots), {})
     assert all(not m.get("custom") for m in dispatcher.messages)
+    assert "Liver condition used: NASH / MASH" in dispatcher.messages[0]["text"]
+
+
+@pytest.mark.parametrize("quick", [False, True])
+async def test_a_four_value_check_is_three_messages_with_each_quote_once(quick):
+    """Summary first, then what the article says, then the referral, the caveat and the
+    disclaimer: at most three messages on a text channel, the referral and the disclaimer
+    once each, no quote twice."""
+    slots = {"b12": {"value": "250", "unit": "pg/mL"},
+             "homocysteine": {"value": "18", "unit": "µmol/L"},
+             "mma": {"value": "0.5", "unit": "µmol/L"}, "folate": {"value": "3", "unit": "ng/mL"},
+             "condition": "nash", "quick_check": quick}
+    dispatcher = CollectingDispatcher()
+    await ActionInterpretLabs().run(dispatcher, make_tracker(slots=slots), {})
+    texts = [m["text"] for m in dispatcher.messages]
+    assert len(texts) == 3
+    summary, article, closing = texts
+    assert summary.startswith("Your results against general reference ranges:")
+    for name in ("Vitamin B12: 250 pg/mL", "Homocysteine: 18", "(MMA): 0.5", "Folate (serum): 3"):
+        assert name in summary
+    assert "Questions you could take to your clinician" in summary
+    assert article.startswith("What the article says (")
+    joined = "\n".join(texts)
+    referral = "Always consult a healthcare professional for personalized guidance."
+    assert joined.count(referral) == 1 and referral in closing
+    assert joined.count(short_disclaimer()) == 1 and closing.endswith(short_disclaimer())
+    quotes = [line for line in joined.splitlines() if line.startswith("(from the article")]
+    quoted = [joined.splitlines()[i - 1] for i, line in enumerate(joined.splitlines())
+              if line.startswith("(from the article")]
+    assert len(quoted) == len(set(quoted)) and quotes
+    count = int(article.split("(", 1)[1].split(" ", 1)[0])
+    assert count == article.count("(from the article")
 
 
 async def test_values_set_this_turn_are_kept_and_nothing_is_logged(caplog):
@@ -279,3 +321,36 @@ async def test_values_set_this_turn_are_kept_and_nothing_is_logged(caplog):
         result = await ValidateLabForm().run(CollectingDispatcher(), tracker, {"forms": {}})
     assert {k: slot_events(result)[k] for k in values} == values
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_each_answer_is_said_back_with_the_step_and_the_next_question():
+    """"Got it: vitamin B12 250 pg/mL (= 184.5 pmol/L)." then "Step 2 of 5: homocysteine."
+    and the question, in one message with the question's buttons."""
+    events = [{"event": "bot", "text": full_disclaimer()},
+              {"event": "user", "text": "250 pg/mL", "parse_data": {}},
+              {"event": "slot", "name": "b12", "value": {"value": "250", "unit": "pg/mL"}}]
+    tracker = make_tracker("250 pg/mL", slots={"b12": {"value": "250", "unit": "pg/mL"}},
+                           form="lab_form", requested="homocysteine", events=events)
+    dispatcher = CollectingDispatcher()
+    await ActionAskHomocysteine().run(dispatcher, tracker, {})
+    (message,) = dispatcher.messages
+    got, question = message["text"].split("\n\n")
+    assert got == "Got it: vitamin B12 250 pg/mL (= 184.5 pmol/L)."
+    assert question.startswith("Step 2 of 5: homocysteine. Do you have a homocysteine result?")
+    assert {"title": "I don't have it", "payload": "/skip_value"} in message["buttons"]
+
+
+async def test_a_skip_and_the_condition_are_said_back_too():
+    from actions.lab_check import ActionAskCondition
+
+    events = [{"event": "bot", "text": full_disclaimer()},
+              {"event": "user", "text": "no", "parse_data": {}},
+              {"event": "slot", "name": "folate", "value": SKIPPED}]
+    tracker = make_tracker("no", slots={"folate": SKIPPED}, form="lab_form",
+                           requested="condition", events=events)
+    dispatcher = CollectingDispatcher()
+    await ActionAskCondition().run(dispatcher, tracker, {})
+    (message,) = dispatcher.messages
+    assert message["text"].startswith("Got it: no folate result.\n\nStep 5 of 5: your liver "
+                                      "condition. Which liver condition")
+    assert len(message["buttons"]) == 5

@@ -76,10 +76,12 @@ def catalogue_calls():
             for option in options:
                 if isinstance(option, ast.Constant) and isinstance(option.value, str):
                     key = prefix + option.value
-                elif (isinstance(option, ast.JoinedStr)
-                      and isinstance(option.values[0], ast.Constant)):
-                    key = prefix + option.values[0].value  # f"lab_check.ask.{analyte}"
-                    assert key.endswith("."), f"{name}:{node.lineno}: vary a whole key part"
+                elif isinstance(option, ast.JoinedStr):
+                    # f"lab_check.ask.{analyte}": a pattern, each {...} one key part or more
+                    key = prefix + "".join(
+                        re.escape(v.value) if isinstance(v, ast.Constant) else "[a-z0-9_]+"
+                        for v in option.values)
+                    key = "^" + key + "$"
                 else:
                     # limits.py's own say(message, ...) sends a message; any other call
                     # must name its key where it is made, so this test can check it.
@@ -103,7 +105,7 @@ def test_every_key_the_code_names_exists_with_the_placeholders_it_is_given():
     calls = catalogue_calls()
     assert len(calls) > 80
     for name, line, key, fields in calls:
-        keys = [k for k in catalogue if k.startswith(key)] if key.endswith(".") else [key]
+        keys = _keys(key, catalogue)
         assert keys and all(k in catalogue for k in keys), f"{name}:{line}: no text {key!r}"
         for k in keys:
             assert placeholders(catalogue[k]) == fields, (
@@ -111,11 +113,17 @@ def test_every_key_the_code_names_exists_with_the_placeholders_it_is_given():
                 f"the code gives {sorted(fields)}")
 
 
+def _keys(named: str, catalogue) -> list[str]:
+    """The catalogue keys a call names: one key, or every key its f-string pattern matches."""
+    if named.startswith("^"):
+        return [k for k in catalogue if re.fullmatch(named[1:-1], k)]
+    return [named]
+
+
 def test_every_text_in_the_catalogue_is_used():
-    named = [key for _, _, key, _ in catalogue_calls()]
-    unused = [k for k in texts() if not any(k == n or (n.endswith(".") and k.startswith(n))
-                                            for n in named)]
-    assert unused == []
+    catalogue = texts()
+    used = {k for _, _, named, _ in catalogue_calls() for k in _keys(named, catalogue)}
+    assert [k for k in catalogue if k not in used] == []
 
 
 def _is_prose(text: str) -> bool:

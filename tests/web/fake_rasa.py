@@ -50,6 +50,8 @@ async def reply(output, recipient: str, message: str) -> None:
         for index in range(12):
             await output.send_text_message(recipient, f"Part {index + 1} of a long reply.\n"
                                            + "A line to fill the view. " * 12)
+    elif message == "four values please":
+        await send_interpretation(output, recipient)
     elif message == "table please":
         # A custom json message reaches the client as bot_uttered's data only when it is
         # wrapped in "data" (SocketIOOutput.send_custom_json calls sio.emit(evt, **json)).
@@ -58,6 +60,32 @@ async def reply(output, recipient: str, message: str) -> None:
         await output.send_text_message(recipient, "General information only, not medical advice.")
     else:
         await output.send_text_message(recipient, f"You said: {message}")
+
+
+FOUR_VALUES = {"b12": {"value": "250", "unit": "pg/mL"},
+               "homocysteine": {"value": "18", "unit": "µmol/L"},
+               "mma": {"value": "0.5", "unit": "µmol/L"}, "folate": {"value": "3", "unit": "ng/mL"},
+               "condition": "nash"}
+
+
+async def send_interpretation(output, recipient: str) -> None:
+    """The real action's interpretation of four values, sent as Rasa would send it."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.lab_check import ActionInterpretLabs
+    from tests.trackers import make_tracker
+
+    tracker = make_tracker("four values please", slots=FOUR_VALUES)
+    tracker.events[-1]["input_channel"] = "socketio"
+    dispatcher = CollectingDispatcher()
+    await ActionInterpretLabs().run(dispatcher, tracker, {})
+    for message in dispatcher.messages:
+        if message.get("custom"):
+            await output.send_custom_json(recipient, dict(message["custom"]))
+        elif message.get("buttons"):
+            await output.send_text_with_buttons(recipient, message["text"], message["buttons"])
+        else:
+            await output.send_text_message(recipient, message["text"])
 
 
 def build_app(origins: list[str]):

@@ -61,6 +61,17 @@ def assert_lab_table(page) -> None:
     expect(rows.first.locator("td")).to_have_count(len(LAB_TABLE_COLUMNS) - 1)
 
 
+def assert_summary_card(page) -> None:
+    """The interpretation's summary card: a titled section, a block per value with every
+    column labelled (a missing card fails)."""
+    card = page.locator(".b12c-log section.b12c-card")
+    expect(card).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(card.locator("h3")).to_have_text("Your results against general reference ranges")
+    expect(card).to_contain_text("Liver condition used:")
+    value = card.locator("li.b12c-value").first
+    expect(value.locator("dt")).to_have_text(LAB_TABLE_COLUMNS[1:])
+
+
 # ---------------------------------------------------------------- the real stack
 
 
@@ -84,13 +95,15 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     expect(page.locator(".b12c-log")).to_contain_text("Would you like to add your other results")
 
     # A quote is a blockquote, its section a <cite>; the short disclaimer is in the turn.
-    quote = page.locator(".b12c-log figure.b12c-quote").first
+    # The article's quotes are collapsed under their heading; the referral quote is not.
+    expect(page.locator(".b12c-log details.b12c-quotes")).not_to_have_attribute("open", "")
+    quote = page.locator(".b12c-log > .b12c-bot > figure.b12c-quote").first
     expect(quote.locator("blockquote")).not_to_be_empty()
     expect(quote.locator("cite")).not_to_be_empty()
     assert '"' not in quote.locator("blockquote").inner_text()[:1]
     expect(page.locator(".b12c-log")).to_contain_text(short_disclaimer())
     expect(page.locator(".b12c-log")).to_contain_text("1100 pg/mL")
-    assert_lab_table(page)
+    assert_summary_card(page)
     expect(page.locator(".b12c-typing")).to_be_hidden(timeout=5_000)
 
     # "No, thanks" from the keyboard: the title is shown as the user's message.
@@ -111,8 +124,9 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     expect(page.locator(".b12c-panel")).to_be_visible()
     expect(page.locator(".b12c-log .b12c-msg")).to_have_count(len(before))
     assert page.locator(".b12c-log .b12c-msg").all_inner_texts() == before
-    assert_lab_table(page)
-    expect(page.locator(".b12c-log blockquote").first).to_be_visible()
+    assert_summary_card(page)
+    expect(page.locator(".b12c-log > .b12c-bot > figure.b12c-quote blockquote").first
+           ).to_be_visible()
     expect(page.locator(".b12c-status")).to_be_empty(timeout=REPLY_TIMEOUT_MS)
     assert page.evaluate("() => sessionStorage.getItem('b12chat:session')") == session
     # ... and the server still knows it: the conversation goes on where it was.
@@ -127,7 +141,7 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     assert page.evaluate("() => document.querySelector('.b12c-log').scrollWidth"
                          " <= document.querySelector('.b12c-log').clientWidth")
     page.screenshot(path=str(artifacts / "widget-phone-375x812.png"))
-    page.locator(".b12c-log table.b12c-table").scroll_into_view_if_needed()
+    page.locator(".b12c-log section.b12c-card").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "widget-phone-375x812-table.png"))
     page.locator(".b12c-close").click()
     expect(page.locator(".b12c-launcher")).to_be_focused()

@@ -147,3 +147,49 @@ def test_the_launcher_icon_is_drawn_without_an_emoji_font(fake_site, page):
     expect(icon).to_have_attribute("aria-hidden", "true")
     assert icon.evaluate("e => e.getBoundingClientRect().width") >= 16
     expect(launcher).to_have_accessible_name("Chat about your B12 results")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, page, artifacts,
+                                                                    size):
+    page.set_viewport_size(SIZES[size])
+    page.goto(fake_site.url)
+    open_chat(page)
+    send(page, "four values please")
+    card = page.locator(".b12c-log section.b12c-card")
+    expect(card).to_have_count(1)
+    title = card.locator("h3")
+    expect(title).to_have_text("Your results against general reference ranges")
+    expect(card).to_contain_text("Liver condition used: NASH / MASH")
+    values = card.locator("li.b12c-value")
+    expect(values).to_have_count(4)
+    expect(values.first.locator("dt")).to_have_text(
+        ["Your value", "In reference units", "Position", "Normal range"])
+    expect(values.first.locator("dd")).to_have_text(
+        ["250 pg/mL", "184.5 pmol/L", 'band "borderline"', "258 to 664 pmol/L"])
+    # Nothing is cut off: no value block is wider than the card.
+    assert card.evaluate("e => e.scrollWidth <= e.clientWidth")
+    expect(card.locator(".b12c-card-questions li")).not_to_have_count(0)
+    # Three bot messages for the interpretation: the card, the quotes, the closing.
+    reply = page.locator(".b12c-log .b12c-bot:has(section.b12c-card)")
+    page.wait_for_timeout(300)
+    log_top = page.locator(".b12c-log").evaluate("e => e.getBoundingClientRect().top")
+    card_top = reply.evaluate("e => e.getBoundingClientRect().top")
+    assert log_top - 1 <= card_top <= log_top + 40, (card_top, log_top)
+    if size == "desktop":  # the card's title and values are in view without scrolling
+        assert title.evaluate("e => e.getBoundingClientRect().bottom") < 800
+    quotes = page.locator(".b12c-log details.b12c-quotes")
+    expect(quotes).to_have_count(1)
+    expect(quotes.locator("blockquote").first).to_be_hidden()  # collapsed
+    page.screenshot(path=str(artifacts / f"widget-summary-card-{size}.png"))
+    quotes.locator("summary").click()
+    expect(quotes.locator("blockquote").first).to_be_visible()
+    expect(quotes.locator("cite").first).not_to_be_empty()
+    closing = page.locator(".b12c-log .b12c-bot").last
+    expect(closing).to_contain_text("Always consult a healthcare professional")
+    expect(closing).to_contain_text("not medical advice")
+    page.screenshot(path=str(artifacts / f"widget-quotes-open-{size}.png"))
+    # On a reload the card is drawn again from the transcript.
+    page.reload()
+    expect(page.locator(".b12c-log section.b12c-card li.b12c-value")).to_have_count(4)
+    assert page.console_errors == []
