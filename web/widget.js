@@ -200,7 +200,7 @@
     var element = h("table", { className: "b12c-table" }, [h("caption", { text: caption }),
       thead, tbody]);
     // A scroll box keeps an unexpectedly wide table from widening the page.
-    return h("div", { className: "b12c-table-wrap", role: "region", "aria-label": caption,
+    return h("div", { className: "b12c-table-wrap", role: "group", "aria-label": caption,
       tabindex: "0" }, [element]);
   }
 
@@ -226,7 +226,8 @@
       parts.push(h("ul", { className: "b12c-card-list b12c-card-" + part },
         items.map(function (item) { return h("li", { text: item }); })));
     });
-    return h("section", { className: "b12c-card", "aria-labelledby": titleId }, parts);
+    // An article, not a section: a region landmark per interpretation would repeat its name.
+    return h("article", { className: "b12c-card", "aria-labelledby": titleId }, parts);
   }
 
   /**

@@ -2,7 +2,7 @@
 action server runs on rasa_sdk and the pure core alone.
 
 No Docker engine runs where the tests run, so the image's promise is checked in the project's
-environment: scripts/slim_actions_probe.py blocks every installed package the slim image would
+environment: tests/actions/slim_probe.py blocks every installed package the slim image would
 not have (Rasa, TensorFlow and everything only they pull in) and runs the session start, the lab
 reading and interpretation, a question and a red flag through rasa_sdk's executor.
 """
@@ -18,7 +18,7 @@ from importlib import metadata
 
 from b12core.knowledge import PROJECT_ROOT
 
-PROBE = PROJECT_ROOT / "scripts" / "slim_actions_probe.py"
+PROBE = PROJECT_ROOT / "tests" / "actions" / "slim_probe.py"
 REQUIREMENTS = PROJECT_ROOT / "requirements-actions.txt"
 
 

@@ -64,7 +64,7 @@ def assert_lab_table(page) -> None:
 def assert_summary_card(page) -> None:
     """The interpretation's summary card: a titled section, a block per value with every
     column labelled (a missing card fails)."""
-    card = page.locator(".b12c-log section.b12c-card")
+    card = page.locator(".b12c-log article.b12c-card")
     expect(card).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
     expect(card.locator("h3")).to_have_text("Your results against general reference ranges")
     expect(card).to_contain_text("Liver condition used:")
@@ -141,7 +141,7 @@ def test_quick_check_in_the_browser(real_site, page, artifacts):
     assert page.evaluate("() => document.querySelector('.b12c-log').scrollWidth"
                          " <= document.querySelector('.b12c-log').clientWidth")
     page.screenshot(path=str(artifacts / "widget-phone-375x812.png"))
-    page.locator(".b12c-log section.b12c-card").scroll_into_view_if_needed()
+    page.locator(".b12c-log article.b12c-card").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "widget-phone-375x812-table.png"))
     page.locator(".b12c-close").click()
     expect(page.locator(".b12c-launcher")).to_be_focused()

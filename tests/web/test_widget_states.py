@@ -156,7 +156,7 @@ def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, p
     page.goto(fake_site.url)
     open_chat(page)
     send(page, "four values please")
-    card = page.locator(".b12c-log section.b12c-card")
+    card = page.locator(".b12c-log article.b12c-card")
     expect(card).to_have_count(1)
     title = card.locator("h3")
     expect(title).to_have_text("Your results against general reference ranges")
@@ -171,7 +171,7 @@ def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, p
     assert card.evaluate("e => e.scrollWidth <= e.clientWidth")
     expect(card.locator(".b12c-card-questions li")).not_to_have_count(0)
     # Three bot messages for the interpretation: the card, the quotes, the closing.
-    reply = page.locator(".b12c-log .b12c-bot:has(section.b12c-card)")
+    reply = page.locator(".b12c-log .b12c-bot:has(article.b12c-card)")
     page.wait_for_timeout(300)
     log_top = page.locator(".b12c-log").evaluate("e => e.getBoundingClientRect().top")
     card_top = reply.evaluate("e => e.getBoundingClientRect().top")
@@ -191,5 +191,5 @@ def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, p
     page.screenshot(path=str(artifacts / f"widget-quotes-open-{size}.png"))
     # On a reload the card is drawn again from the transcript.
     page.reload()
-    expect(page.locator(".b12c-log section.b12c-card li.b12c-value")).to_have_count(4)
+    expect(page.locator(".b12c-log article.b12c-card li.b12c-value")).to_have_count(4)
     assert page.console_errors == []

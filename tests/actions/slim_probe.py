@@ -1,10 +1,10 @@
 """Run the action server's actions with Rasa and TensorFlow unimportable, as in the slim
 `actions` image (requirements-actions.txt), and print what was loaded.
 
-Used by tests/actions/test_slim_image.py: the Docker engine is not available on every machine
-that runs the tests, so the image's promise (the action server needs rasa_sdk and the core,
-nothing of Rasa's) is checked here, in the project's environment, with the heavy packages
-blocked. Prints one JSON object: each action's reply texts, and the top-level modules loaded.
+Run as a script by tests/actions/test_slim_image.py: the Docker engine is not available on
+every machine that runs the tests, so the image's promise (the action server needs rasa_sdk
+and the core, nothing of Rasa's) is checked here, in the project's environment, with the
+heavy packages blocked. Prints one JSON object: each action's reply texts, and the top-level modules loaded.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ async def _run(executor, action: str, tracker: dict, domain: dict) -> dict:
 
 
 async def main() -> dict:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     blocker = _Blocker(slim_packages(root / REQUIREMENTS) | OUR_PACKAGES)
     sys.meta_path.insert(0, blocker)
     try:  # the blocker works: Rasa is installed here, but not in the image
