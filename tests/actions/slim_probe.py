@@ -4,7 +4,8 @@
 Run as a script by tests/actions/test_slim_image.py: the Docker engine is not available on
 every machine that runs the tests, so the image's promise (the action server needs rasa_sdk
 and the core, nothing of Rasa's) is checked here, in the project's environment, with the
-heavy packages blocked. Prints one JSON object: each action's reply texts, and the top-level modules loaded.
+heavy packages blocked. Prints one JSON object: each action's reply texts, and the top-level
+modules loaded.
 """
 
 from __future__ import annotations
