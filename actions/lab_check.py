@@ -27,7 +27,7 @@ from b12core.labs.models import LabRange
 from b12core.labs.notes import note_sentence
 from b12core.labs.parser import parse_unit
 from b12core.labs.reference import reference_table
-from b12core.labs.report import describe_value, table_columns, table_rows
+from b12core.labs.report import describe_value, range_sources, table_columns, table_rows
 from b12core.replies import normalise, reply_intent
 from b12core.texts import button, say, texts
 
@@ -734,7 +734,8 @@ class ActionInterpretLabs(HealthAction):
             # so the payload travels under "data".
             messages.append({"json_message": {"data": {
                 "type": "summary_card", **summary, "headings": _summary_headings(),
-                "columns": table_columns(), "rows": table_rows(result)}}})
+                "columns": table_columns(), "rows": table_rows(result),
+                "sources": range_sources(result)}}})
         else:
             messages.append({"text": summary_text(summary)})
 
@@ -774,7 +775,7 @@ class ActionInterpretLabs(HealthAction):
 def _summary_headings() -> dict[str, str]:
     """The card's section titles, from the catalogue (the widget writes none of its own)."""
     return {part: say(f"lab_check.{part}_heading")
-            for part in ("findings", "errors", "notes", "questions")}
+            for part in ("findings", "errors", "notes", "questions", "sources")}
 
 
 def summary_text(summary: dict[str, Any]) -> str:

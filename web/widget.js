@@ -34,6 +34,10 @@
       "emergency number.",
     startOverPayload: "/request_start_over",
     startOverLabel: "Start over",
+    printLabel: "Print",
+    printTitle: "Summary for my doctor",
+    printedOn: "Printed on {date}",
+    nothingToPrint: "There is nothing to print yet: check your results first.",
     startOpen: false,
     storage: "session",              // "session": kept for this tab only (the default, for
                                      // shared and kiosk computers); "local": kept after the
@@ -226,6 +230,14 @@
       parts.push(h("ul", { className: "b12c-card-list b12c-card-" + part },
         items.map(function (item) { return h("li", { text: item }); })));
     });
+    var sources = strings(card.sources);
+    if (sources.length) {
+      parts.push(h("details", { className: "b12c-card-sources" }, [
+        h("summary", { text: String(headings.sources || "").replace(/:\s*$/, "") }),
+        h("ul", { className: "b12c-card-list" },
+          sources.map(function (item) { return h("li", { text: item }); }))
+      ]));
+    }
     // An article, not a section: a region landmark per interpretation would repeat its name.
     return h("article", { className: "b12c-card", "aria-labelledby": titleId }, parts);
   }
@@ -376,6 +388,8 @@
     ]);
     this.startOverButton = h("button", { type: "button", className: "b12c-clear b12c-start-over",
       text: c.startOverLabel, "aria-label": "Start over: clear the lab values you gave" });
+    this.printButton = h("button", { type: "button", className: "b12c-clear b12c-print-button",
+      text: c.printLabel, "aria-label": "Print or save a summary for your doctor" });
     this.clearButton = h("button", { type: "button", className: "b12c-clear",
       text: "Clear", "aria-label": "Clear this conversation" });
     this.closeButton = h("button", { type: "button", className: "b12c-close",
@@ -403,8 +417,8 @@
           h("h2", { className: "b12c-title", text: c.title }),
           c.subtitle ? h("p", { className: "b12c-subtitle", text: c.subtitle }) : null
         ]),
-        h("div", { className: "b12c-actions" }, [this.startOverButton, this.clearButton,
-          this.closeButton])
+        h("div", { className: "b12c-actions" }, [this.startOverButton, this.printButton,
+          this.clearButton, this.closeButton])
       ]),
       h("p", { id: panelId + "-banner", className: "b12c-banner", role: "note",
         text: c.disclaimer }),
@@ -432,6 +446,7 @@
     this.launcher.addEventListener("click", function () { self.toggle(); });
     this.closeButton.addEventListener("click", function () { self.close(); });
     this.clearButton.addEventListener("click", function () { self.clearConversation(); });
+    this.printButton.addEventListener("click", function () { self.printSummary(); });
     this.startOverButton.addEventListener("click", function () {
       self.sendUser(c.startOverLabel, c.startOverPayload);
       self.input.focus();
@@ -720,6 +735,64 @@
     });
     item.appendChild(note);
     item.appendChild(safety);
+  };
+
+  /**
+   * "Print / save for my doctor": a page of its own with the latest interpretation only
+   * (the summary with its sources, the article's quotes open, the referral, the caveat and
+   * the disclaimer) and the date; the browser's print dialog also saves it as a PDF.
+   */
+  Widget.prototype.printSummary = function () {
+    var c = this.config;
+    var at = -1;
+    for (var i = this.transcript.length - 1; i >= 0 && at < 0; i--) {
+      var m = this.transcript[i].message;
+      if (this.transcript[i].from === "bot" && m && payloadOf(m, "summary_card")) at = i;
+    }
+    if (at < 0) { this.setStatus(c.nothingToPrint); return; }
+    var parts = [
+      h("h1", { text: c.printTitle }),
+      h("p", { className: "b12c-print-date", text: c.printedOn.replace("{date}",
+        new Date().toLocaleDateString(document.documentElement.lang || undefined,
+          { year: "numeric", month: "long", day: "numeric" })) })
+    ];
+    var payload = payloadOf(this.transcript[at].message, "summary_card");
+    var card = renderSummaryCard(payload);
+    var folded = card.querySelectorAll("details");
+    for (var f = 0; f < folded.length; f++) folded[f].open = true;
+    // On paper there is room for the table: one row per value keeps it to one page.
+    var blocks = card.querySelector(".b12c-values");
+    if (blocks) {
+      blocks.parentNode.replaceChild(renderLabTable({ caption: payload.heading,
+        columns: payload.columns, rows: payload.rows }), blocks);
+    }
+    parts.push(card);
+    // The rest of that reply: the quotes (open) and the closing text, up to the next user turn.
+    for (var j = at + 1; j < this.transcript.length && this.transcript[j].from === "bot"; j++) {
+      var message = this.transcript[j].message || {};
+      var quotes = payloadOf(message, "quotes");
+      if (quotes) {
+        parts.push(h("h2", { text: String(quotes.heading || "").replace(/:\s*$/, "") }));
+        parts.push(renderText(String(quotes.text || "")));
+      } else if (typeof message.text === "string" && !message.kind) {
+        parts.push(renderText(message.text));
+      }
+    }
+    var sheet = h("div", { className: "b12c-print" }, parts);
+    if (sheet.textContent.indexOf("not medical advice") < 0) {
+      sheet.appendChild(h("p", { className: "b12c-print-disclaimer", text: c.disclaimer }));
+    }
+    var old = this.root.querySelector(".b12c-print");
+    if (old) old.remove();
+    this.root.appendChild(sheet);
+    var html = document.documentElement;
+    html.classList.add("b12c-printing");
+    window.addEventListener("afterprint", function done() {
+      window.removeEventListener("afterprint", done);
+      html.classList.remove("b12c-printing");
+      sheet.remove();
+    });
+    window.print();
   };
 
   /** Only the buttons of the bot messages since the user's last message stay usable. */

@@ -136,6 +136,20 @@ def table_columns() -> list[str]:
     return [say(f"labs.table.columns.{key}") for key in TABLE_COLUMN_KEYS]
 
 
+def range_sources(interpretation: Interpretation) -> list[str]:
+    """Where each shown value's ranges come from: the sources of its normal band and of the
+    band it fell in (reference_ranges.yml), one line per test."""
+    table = reference_table()
+    lines = []
+    for r in interpretation.values:
+        spec = table.spec(r.analyte)
+        bands = [b for b in spec.bands if b.status == "normal"
+                 or (b.status == r.status and r.band in (None, b.band))]
+        sources = dict.fromkeys(" ".join(b.source.split()) for b in bands)
+        lines.append(f"{spec.name[0].upper()}{spec.name[1:]}: " + " ".join(sources))
+    return list(dict.fromkeys(lines))
+
+
 def table_rows(interpretation: Interpretation) -> list[list[str]]:
     """The values as rows under table_columns(), for channels that draw a table."""
     table = reference_table()
