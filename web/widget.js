@@ -2,8 +2,9 @@
  * B12 chat widget: an embeddable chat window for the B12 & fatty liver Rasa assistant,
  * talking to Rasa's socket.io channel. Plain JavaScript, no framework, no CDN.
  *
- * Embed (see web/README.md):
- *   <script>window.B12ChatConfig = {socketUrl: "http://localhost:5005"};</script>
+ * Embed (docs/embedding.md has the whole snippet and every option):
+ *   <script>window.B12ChatConfig = {socketUrl: "http://localhost:5005", initPayload: "/greet",
+ *                                   emergencyNumber: "999"};</script>
  *   <script src="https://your-host/widget.js" defer></script>
  *
  * Every piece of message text reaches the page through textContent / DOM nodes only,
