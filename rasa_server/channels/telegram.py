@@ -28,6 +28,8 @@ What differs from Rasa 3.6's own TelegramInput/TelegramOutput, and why:
 - A reply is sent as one message, split only above Telegram's 4096-character limit at paragraph
   or line breaks (never inside a word), buttons on the last part. Rasa sends one message per
   paragraph, which floods a chat and runs into Telegram's per-chat rate limit.
+- A turn's replies are joined (:class:`JoinedTurn`): an interpretation is one or two
+  notifications, not three or more; an urgent or crisis reply stays a message of its own.
 - Button presses (callback queries) are answered, so the client stops showing a spinner.
 - getMe is called once, not on every update; "/start" (what Telegram sends when someone opens
   the bot) is read as the greeting; a failed turn is logged (its exception's type only) and
@@ -51,7 +53,7 @@ from aiogram import Bot
 from aiogram.bot.api import TelegramAPIServer, check_token
 from aiogram.types import Message, Update
 from aiogram.utils.exceptions import ValidationError
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.telegram import TelegramInput as StockTelegramInput
 from rasa.core.channels.telegram import TelegramOutput as StockTelegramOutput
 from sanic import Blueprint, response
@@ -95,6 +97,55 @@ class TelegramOutput(StockTelegramOutput):
         for part in leading:
             await self.send_message(recipient_id, part)
         await super().send_text_with_buttons(recipient_id, last, buttons, button_type, **kwargs)
+
+
+class JoinedTurn(OutputChannel):
+    """One turn's replies, sent when the turn ends as few Telegram messages as possible.
+
+    Rasa sends each bot message as it is made, and an interpretation is three of them: three
+    notifications on the patient's phone. Here consecutive texts are joined (a blank line
+    between them) into the message that carries the turn's buttons, or into one message at
+    the end; an urgent or crisis reply is always a message of its own, first if it came first.
+    """
+
+    def __init__(self, bot: TelegramOutput) -> None:
+        self.bot = bot
+        self.pending: list[str] = []
+
+    @classmethod
+    def name(cls) -> str:
+        return "telegram"
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        from rasa_server.channels.socketio import reply_kind
+
+        if reply_kind(text.strip()):
+            await self.flush(recipient_id)
+            await self.bot.send_text_message(recipient_id, text)
+        else:
+            self.pending.append(text.strip())
+
+    async def send_text_with_buttons(self, recipient_id: str, text: str,
+                                     buttons: list[dict[str, Any]], **kwargs: Any) -> None:
+        joined = "\n\n".join([*self.pending, text.strip()])
+        self.pending = []
+        await self.bot.send_text_with_buttons(recipient_id, joined, buttons, **kwargs)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.flush(recipient_id)
+        await self.bot.send_image_url(recipient_id, image, **kwargs)
+
+    async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any],
+                               **kwargs: Any) -> None:
+        await self.flush(recipient_id)
+        await self.bot.send_custom_json(recipient_id, json_message, **kwargs)
+
+    async def flush(self, recipient_id: str) -> None:
+        """Send what is still waiting (at the end of the turn, or before a message that
+        must not be joined)."""
+        if self.pending:
+            joined, self.pending = "\n\n".join(self.pending), []
+            await self.bot.send_text_message(recipient_id, joined)
 
 
 class TelegramInput(StockTelegramInput):
@@ -216,8 +267,12 @@ class TelegramInput(StockTelegramInput):
             # over-long message
             # or a failed turn gets a kind reply in the chat, and the update is acknowledged
             # (200) so Telegram does not deliver it again and again.
-            await handle(UserMessage(text, bot, chat_id, input_channel=self.name(),
-                                     metadata=self.get_metadata(request)))
+            turn = JoinedTurn(bot)
+            try:
+                await handle(UserMessage(text, turn, chat_id, input_channel=self.name(),
+                                         metadata=self.get_metadata(request)))
+            finally:
+                await turn.flush(chat_id)
             return response.text("success")
 
         return telegram_webhook
