@@ -190,6 +190,49 @@ def test_clear_this_conversation_wipes_the_browser_and_the_server(real_site, pag
     assert page.console_errors == []
 
 
+def test_a_full_lab_check_from_the_keyboard_alone(real_site, page, artifacts):
+    """Four values and the condition, typed and chosen with Tab and Enter only; the form says
+    each answer back; the summary card opens the interpretation, at the top of the view."""
+    page.goto(real_site.url)
+    launcher = page.locator(".b12c-launcher")
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('b12c-launcher')"):
+            break
+    expect(launcher).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(bot(page).first).to_contain_text("not medical advice", timeout=REPLY_TIMEOUT_MS)
+    for text, expected in (("check my results", "Step 1 of 5: vitamin B12."),
+                           ("250 pg/mL", "Got it: vitamin B12 250 pg/mL (= 184.5 pmol/L)."),
+                           ("18 umol/L", "Step 3 of 5: MMA"),
+                           ("0.5 umol/L", "Step 4 of 5: folate."),
+                           ("3 ng/mL", "Step 5 of 5: your liver condition.")):
+        page.keyboard.type(text)
+        page.keyboard.press("Enter")
+        expect(bot(page).last).to_contain_text(expected, timeout=REPLY_TIMEOUT_MS)
+    # The condition by its button: Shift+Tab from the message box reaches the last button.
+    nash = page.get_by_role("button", name="NASH / MASH")
+    for _ in range(8):
+        page.keyboard.press("Shift+Tab")
+        if nash.evaluate("e => e === document.activeElement"):
+            break
+    expect(nash).to_be_focused()
+    page.keyboard.press("Enter")
+    card = page.locator(".b12c-log article.b12c-card")
+    expect(card).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(card).to_contain_text("Liver condition used: NASH / MASH")
+    expect(card.locator("li.b12c-value")).to_have_count(4)
+    expect(page.locator(".b12c-log details.b12c-quotes")).to_have_count(1)
+    expect(bot(page).last).to_contain_text(short_disclaimer(), timeout=REPLY_TIMEOUT_MS)
+    page.wait_for_timeout(1_000)
+    log_top = page.locator(".b12c-log").evaluate("e => e.getBoundingClientRect().top")
+    card_top = page.locator(".b12c-log .b12c-bot:has(article.b12c-card)").evaluate(
+        "e => e.getBoundingClientRect().top")
+    assert log_top - 1 <= card_top <= log_top + 40, (card_top, log_top)
+    page.screenshot(path=str(artifacts / "widget-full-check-keyboard-desktop.png"))
+    assert page.console_errors == []
+
+
 # Typed into the widget, sent to the real assistant, answered, stored for reloads.
 HOSTILE_INPUTS = (
     '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>',

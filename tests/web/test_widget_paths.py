@@ -42,7 +42,7 @@ def test_the_bots_own_buttons_inside_the_lab_form(real_site, page):
     click(page, "I don't have the others")
     says(page, "Which liver condition")
     click(page, "Not sure")
-    expect(page.locator(".b12c-log table.b12c-table")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".b12c-log article.b12c-card")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
     expect(page.locator(".b12c-log")).to_contain_text("350 pg/mL")
     assert page.console_errors == []
 
@@ -68,7 +68,7 @@ def test_check_my_results_again_then_new_results(real_site, page):
     start(real_site, page)
     send(page, "b12 350 pg/mL, homocysteine 12 umol/L, mma 0.25 umol/L, folate 15 nmol/L, "
                "I have NAFLD")
-    expect(page.locator(".b12c-log table.b12c-table")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".b12c-log article.b12c-card")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
     send(page, "check my results")
     says(page, "same results again, or enter new ones")
     click(page, "Enter new results")

@@ -193,3 +193,37 @@ def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, p
     page.reload()
     expect(page.locator(".b12c-log article.b12c-card li.b12c-value")).to_have_count(4)
     assert page.console_errors == []
+
+
+def test_reflow_at_320_px_and_focus_never_hidden(fake_site, page, artifacts):
+    """WCAG reflow: at 320 CSS px nothing scrolls sideways, in any state; the focused control
+    is inside the viewport (not under the panel or off screen)."""
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto(fake_site.url)
+    open_chat(page)
+    for text in ("four values please", "urgent please", "table please"):
+        send(page, text)
+        page.wait_for_timeout(600)
+        wide = page.evaluate("""() => [...document.querySelectorAll('.b12c-root *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth
+                         + 1 && !e.closest('.b12c-table-wrap'))
+            .map(e => e.className || e.tagName).slice(0, 5)""")
+        assert wide == [], (text, wide)
+        assert page.evaluate("() => document.documentElement.scrollWidth "
+                             "<= document.documentElement.clientWidth")
+    page.screenshot(path=str(artifacts / "widget-reflow-320.png"))
+    checked = 0
+    for _ in range(14):  # every stop of the widget's Tab order is on screen
+        page.keyboard.press("Tab")
+        box = page.evaluate("""() => { const e = document.activeElement;
+            if (!e.closest('.b12c-panel')) return null;
+            const r = e.getBoundingClientRect();
+            return [r.top, r.bottom, r.left, r.right, e.className]; }""")
+        if box is None:
+            continue
+        checked += 1
+        top, bottom, left, right, name = box
+        # The log itself is a scroll box as tall as the panel allows; its children scroll.
+        assert left >= 0 and right <= 320 and top < 640 and bottom > 0, box
+        assert name == "b12c-log" or (top >= 0 and bottom <= 640), box
+    assert checked >= 5
