@@ -27,7 +27,13 @@ from b12core.labs.models import LabRange
 from b12core.labs.notes import note_sentence
 from b12core.labs.parser import parse_unit
 from b12core.labs.reference import reference_table
-from b12core.labs.report import describe_value, range_sources, table_columns, table_rows
+from b12core.labs.report import (
+    describe_value,
+    lab_range_cell,
+    range_sources,
+    table_columns,
+    table_rows,
+)
 from b12core.replies import normalise, reply_intent
 from b12core.texts import button, say, texts
 
@@ -735,6 +741,7 @@ class ActionInterpretLabs(HealthAction):
             messages.append({"json_message": {"data": {
                 "type": "summary_card", **summary, "headings": _summary_headings(),
                 "columns": table_columns(), "rows": table_rows(result),
+                "lab_ranges": [lab_range_cell(r) for r in result.values],
                 "sources": range_sources(result)}}})
         else:
             messages.append({"text": summary_text(summary)})
@@ -774,8 +781,9 @@ class ActionInterpretLabs(HealthAction):
 
 def _summary_headings() -> dict[str, str]:
     """The card's section titles, from the catalogue (the widget writes none of its own)."""
-    return {part: say(f"lab_check.{part}_heading")
-            for part in ("findings", "errors", "notes", "questions", "sources")}
+    headings = {part: say(f"lab_check.{part}_heading")
+                for part in ("findings", "errors", "notes", "questions", "sources")}
+    return {**headings, "lab_range": say("lab_check.lab_range_label")}
 
 
 def summary_text(summary: dict[str, Any]) -> str:

@@ -222,7 +222,7 @@
       h("h3", { id: titleId, className: "b12c-card-title", text: heading.replace(/:\s*$/, "") }),
       typeof card.condition === "string" ? h("p", { className: "b12c-card-condition",
         text: card.condition }) : null,
-      renderValues(card.columns, card.rows)
+      renderValues(card.columns, card.rows, card.lab_ranges, headings.lab_range)
     ];
     ["findings", "errors", "notes", "questions"].forEach(function (part) {
       var items = strings(card[part]);
@@ -247,16 +247,21 @@
    * One block per value, each column a labelled line: a table of five columns does not fit
    * a chat panel (the last columns were cut off with no sign that the table scrolls).
    */
-  function renderValues(columns, rows) {
+  function renderValues(columns, rows, labRanges, labRangeLabel) {
     var names = Array.isArray(columns) ? columns.map(String) : [];
     var list = Array.isArray(rows) ? rows.filter(Array.isArray) : [];
-    return h("ul", { className: "b12c-values" }, list.map(function (row) {
+    var ranges = strings(labRanges);
+    return h("ul", { className: "b12c-values" }, list.map(function (row, at) {
       var cells = names.slice(1).map(function (name, index) {
         var value = row[index + 1] === undefined || row[index + 1] === null ? ""
           : String(row[index + 1]);
         return h("div", { className: "b12c-value-line" }, [
           h("dt", { text: name }), h("dd", { text: value })]);
       });
+      if (ranges[at] && labRangeLabel) {  // the range printed on the patient's own report
+        cells.push(h("div", { className: "b12c-value-line" }, [
+          h("dt", { text: String(labRangeLabel) }), h("dd", { text: ranges[at] })]));
+      }
       return h("li", { className: "b12c-value" }, [
         h("p", { className: "b12c-value-name", text: String(row[0] === undefined ? "" : row[0]) }),
         h("dl", {}, cells)
@@ -764,8 +769,14 @@
     // On paper there is room for the table: one row per value keeps it to one page.
     var blocks = card.querySelector(".b12c-values");
     if (blocks) {
+      var ranges = strings(payload.lab_ranges);
+      var withRanges = ranges.some(function (r) { return r; }) && payload.headings;
+      var columns = (payload.columns || []).concat(withRanges ? [payload.headings.lab_range] : []);
+      var rows = (payload.rows || []).map(function (row, at) {
+        return withRanges ? row.concat([ranges[at] || ""]) : row;
+      });
       blocks.parentNode.replaceChild(renderLabTable({ caption: payload.heading,
-        columns: payload.columns, rows: payload.rows }), blocks);
+        columns: columns, rows: rows }), blocks);
     }
     parts.push(card);
     // The rest of that reply: the quotes (open) and the closing text, up to the next user turn.

@@ -136,6 +136,18 @@ def table_columns() -> list[str]:
     return [say(f"labs.table.columns.{key}") for key in TABLE_COLUMN_KEYS]
 
 
+def lab_range_cell(result: LabResult) -> str:
+    """The range printed on the patient's report and where the value sits in it ("197-771
+    pg/mL: within it"); "" when the report printed none."""
+    from b12core.labs.notes import range_position_text
+
+    if result.lab_range is None:
+        return ""
+    text = range_position_text(result.lab_range, result.value, result.comparator, result.unit)
+    prefix = say("labs.lab_range", range="")
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def range_sources(interpretation: Interpretation) -> list[str]:
     """Where each shown value's ranges come from: the sources of its normal band and of the
     band it fell in (reference_ranges.yml), one line per test."""

@@ -354,3 +354,18 @@ async def test_a_skip_and_the_condition_are_said_back_too():
     assert message["text"].startswith("Got it: no folate result.\n\nStep 5 of 5: your liver "
                                       "condition. Which liver condition")
     assert len(message["buttons"]) == 5
+
+
+async def test_the_card_shows_the_range_printed_on_the_report():
+    lab_range = {"text": "197-771", "unit": "pg/mL", "lower": "197", "upper": "771",
+                 "lower_inclusive": True, "upper_inclusive": True}
+    slots = {"b12": {"value": "150", "unit": "pg/mL", "lab_range": lab_range},
+             "folate": {"value": "15", "unit": "nmol/L"}, "condition": "nafld"}
+    tracker = make_tracker(slots=slots)
+    tracker.events[-1]["input_channel"] = "socketio"
+    dispatcher = CollectingDispatcher()
+    await ActionInterpretLabs().run(dispatcher, tracker, {})
+    card = dispatcher.messages[0]["custom"]["data"]
+    assert card["lab_ranges"] == ["197-771 pg/mL: below it", ""]
+    assert card["headings"]["lab_range"] == "Your lab's range"
+    assert len(card["sources"]) == 2 and all(": " in s for s in card["sources"])

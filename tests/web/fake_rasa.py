@@ -62,7 +62,10 @@ async def reply(output, recipient: str, message: str) -> None:
         await output.send_text_message(recipient, f"You said: {message}")
 
 
-FOUR_VALUES = {"b12": {"value": "250", "unit": "pg/mL"},
+# B12 as a printout gives it: with the lab's own range (shown beside the general one).
+LAB_RANGE = {"text": "197-771", "unit": "pg/mL", "lower": "197", "upper": "771",
+             "lower_inclusive": True, "upper_inclusive": True}
+FOUR_VALUES = {"b12": {"value": "250", "unit": "pg/mL", "lab_range": LAB_RANGE},
                "homocysteine": {"value": "18", "unit": "µmol/L"},
                "mma": {"value": "0.5", "unit": "µmol/L"}, "folate": {"value": "3", "unit": "ng/mL"},
                "condition": "nash"}

@@ -164,9 +164,12 @@ def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, p
     values = card.locator("li.b12c-value")
     expect(values).to_have_count(4)
     expect(values.first.locator("dt")).to_have_text(
-        ["Your value", "In reference units", "Position", "Normal range"])
+        ["Your value", "In reference units", "Position", "Normal range", "Your lab's range"])
     expect(values.first.locator("dd")).to_have_text(
-        ["250 pg/mL", "184.5 pmol/L", 'band "borderline"', "258 to 664 pmol/L"])
+        ["250 pg/mL", "184.5 pmol/L", 'band "borderline"', "258 to 664 pmol/L",
+         "197-771 pg/mL: within it"])
+    expect(values.first.locator("dt").last).to_have_text("Your lab's range")
+    expect(values.nth(1).locator("dt")).to_have_count(4)  # no range printed for this one
     # Nothing is cut off: no value block is wider than the card.
     assert card.evaluate("e => e.scrollWidth <= e.clientWidth")
     expect(card.locator(".b12c-card-questions li")).not_to_have_count(0)
