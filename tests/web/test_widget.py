@@ -190,16 +190,21 @@ def test_clear_this_conversation_wipes_the_browser_and_the_server(real_site, pag
     assert page.console_errors == []
 
 
+def tab_to(page, target, key: str, tries: int) -> None:
+    """Press ``key`` (Tab or Shift+Tab) until ``target`` has the focus, at most ``tries`` times."""
+    for _ in range(tries):
+        page.keyboard.press(key)
+        if target.evaluate("e => e === document.activeElement"):
+            break
+    expect(target).to_be_focused()
+
+
 def test_a_full_lab_check_from_the_keyboard_alone(real_site, page, artifacts):
     """Four values and the condition, typed and chosen with Tab and Enter only; the form says
     each answer back; the summary card opens the interpretation, at the top of the view."""
     page.goto(real_site.url)
     launcher = page.locator(".b12c-launcher")
-    for _ in range(20):
-        page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement.classList.contains('b12c-launcher')"):
-            break
-    expect(launcher).to_be_focused()
+    tab_to(page, launcher, "Tab", 20)
     page.keyboard.press("Enter")
     expect(bot(page).first).to_contain_text("not medical advice", timeout=REPLY_TIMEOUT_MS)
     for text, expected in (("check my results", "Step 1 of 5: vitamin B12."),
@@ -212,11 +217,7 @@ def test_a_full_lab_check_from_the_keyboard_alone(real_site, page, artifacts):
         expect(bot(page).last).to_contain_text(expected, timeout=REPLY_TIMEOUT_MS)
     # The condition by its button: Shift+Tab from the message box reaches the last button.
     nash = page.get_by_role("button", name="NASH / MASH")
-    for _ in range(8):
-        page.keyboard.press("Shift+Tab")
-        if nash.evaluate("e => e === document.activeElement"):
-            break
-    expect(nash).to_be_focused()
+    tab_to(page, nash, "Shift+Tab", 8)
     page.keyboard.press("Enter")
     card = page.locator(".b12c-log article.b12c-card")
     expect(card).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
