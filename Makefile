@@ -98,10 +98,11 @@ forget: $(STAMP) ## Delete stored conversations: make forget SENDER=<id>, or DAY
 	@test -n "$(SENDER)$(DAYS)" || { echo "usage: make forget SENDER=<conversation id> | DAYS=<n>"; exit 2; }
 	$(PY) -m rasa_server.forget $(if $(DAYS),--older-than-days "$(DAYS)","$(SENDER)")
 
-bench: knowledge/kb.json train ## Micro-benchmarks, the server against stock `rasa init` (with a B12_SPEEDUPS=off row), each speed patch's worth (~20 min)
+bench: knowledge/kb.json train ## Micro-benchmarks, the server against stock `rasa init` (with a B12_SPEEDUPS=off row), each speed patch's worth, the widget's socket.io path (~23 min)
 	$(PY) scripts/bench.py
 	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py
 	MODEL_PATH=$(MODEL) $(PY) scripts/bench_patches.py
+	MODEL_PATH=$(MODEL) $(PY) scripts/bench_socketio.py
 
 bench-quick: knowledge/kb.json train ## Smoke run of the server benchmark (fewer messages)
 	MODEL_PATH=$(MODEL) $(PY) scripts/bench_server.py --quick
