@@ -50,6 +50,12 @@ async def reply(output, recipient: str, message: str) -> None:
         for index in range(12):
             await output.send_text_message(recipient, f"Part {index + 1} of a long reply.\n"
                                            + "A line to fill the view. " * 12)
+    elif message == "form please":
+        await send_form_question(output, recipient)
+    elif message == "error please":
+        from b12core.texts import say
+
+        await output.send_text_message(recipient, say("service.error"))
     elif message == "four values please":
         await send_interpretation(output, recipient)
     elif message == "table please":
@@ -69,6 +75,21 @@ FOUR_VALUES = {"b12": {"value": "250", "unit": "pg/mL", "lab_range": LAB_RANGE},
                "homocysteine": {"value": "18", "unit": "µmol/L"},
                "mma": {"value": "0.5", "unit": "µmol/L"}, "folate": {"value": "3", "unit": "ng/mL"},
                "condition": "nash"}
+
+
+async def send_form_question(output, recipient: str) -> None:
+    """The real form's unit question for a bare B12 number, with its unit and skip buttons."""
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.lab_check import ActionAskB12
+    from tests.trackers import make_tracker
+
+    tracker = make_tracker("my b12 is 300", form="lab_form", requested="b12",
+                           slots={"pending_value": {"analyte": "b12", "value": "300"}})
+    dispatcher = CollectingDispatcher()
+    await ActionAskB12().run(dispatcher, tracker, {})
+    for message in dispatcher.messages:
+        await output.send_text_with_buttons(recipient, message["text"], message["buttons"])
 
 
 async def send_interpretation(output, recipient: str) -> None:

@@ -65,6 +65,13 @@ def test_every_widget_state_has_no_axe_violation(fake_site, page, size):
     assert_clean(page, "typing")
     expect(bot(page).filter(has_text="of a long reply")).to_have_count(12)
 
+    send(page, "form please")  # the lab form's unit question with its buttons
+    expect(page.locator(".b12c-log .b12c-button", has_text="pg/mL")).to_be_visible()
+    assert_clean(page, "form question")
+    send(page, "error please")  # the service's apology
+    expect(bot(page).last).to_contain_text("something went wrong")
+    assert_clean(page, "service error")
+
     send(page, "four values please")
     expect(page.locator(".b12c-log article.b12c-card")).to_have_count(1)
     assert_clean(page, "summary card")
@@ -91,6 +98,8 @@ def test_every_widget_state_has_no_axe_violation(fake_site, page, size):
     send(page, "my b12 is 300 pg/mL")
     expect(page.locator(".b12c-log .b12c-user").last).to_contain_text("Not delivered.")
     assert_clean(page, "not delivered (offline)")
+    expect(page.locator(".b12c-status")).not_to_be_empty(timeout=30_000)  # connection lost
+    assert_clean(page, "connection error status")
     page.context.set_offline(False)
 
     page.locator(".b12c-close").click()

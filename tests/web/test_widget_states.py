@@ -57,7 +57,9 @@ def test_the_urgent_reply_is_an_alert_card_with_a_call_button(fake_site, page, a
     assert page.console_errors == []
 
 
-def test_the_crisis_card_offers_the_crisis_line_first(fake_site, page, artifacts):
+@pytest.mark.parametrize("size", SIZES)
+def test_the_crisis_card_offers_the_crisis_line_first(fake_site, page, artifacts, size):
+    page.set_viewport_size(SIZES[size])
     page.goto(fake_site.url)
     open_chat(page)
     send(page, "crisis please")
@@ -67,7 +69,7 @@ def test_the_crisis_card_offers_the_crisis_line_first(fake_site, page, artifacts
     expect(links).to_have_count(2)
     expect(links.first).to_have_attribute("href", "tel:116123")
     expect(links.nth(1)).to_have_attribute("href", "tel:999")
-    page.screenshot(path=str(artifacts / "widget-crisis-desktop.png"))
+    page.screenshot(path=str(artifacts / f"widget-crisis-{size}.png"))
 
 
 def test_without_configured_numbers_the_card_has_no_call_button(fake_site, page):
@@ -113,7 +115,9 @@ def test_start_over_is_one_tap_in_the_header(fake_site, page):
         "Assistant: You said: /request_start_over")
 
 
-def test_a_message_the_server_did_not_get_is_marked_and_kept(fake_site, page, artifacts):
+@pytest.mark.parametrize("size", SIZES)
+def test_a_message_the_server_did_not_get_is_marked_and_kept(fake_site, page, artifacts, size):
+    page.set_viewport_size(SIZES[size])
     page.goto(fake_site.url)
     open_chat(page)
     page.context.set_offline(True)
@@ -122,7 +126,7 @@ def test_a_message_the_server_did_not_get_is_marked_and_kept(fake_site, page, ar
     mine = page.locator(".b12c-log .b12c-user").last
     expect(mine).to_contain_text("Not delivered.")
     expect(mine).to_contain_text("If you feel very unwell")
-    page.screenshot(path=str(artifacts / "widget-not-delivered-desktop.png"))
+    page.screenshot(path=str(artifacts / f"widget-not-delivered-{size}.png"))
     retry = mine.get_by_role("button", name="Retry")
     retry.click()
     expect(page.locator(".b12c-status")).to_contain_text("Still cannot reach the assistant")
