@@ -23,7 +23,7 @@ from b12core.kb.quotes import format_quote
 from b12core.kb.topics import load_topics
 from b12core.labs import ANALYTES, LabError, LabInput, LabPanel, LabResult, interpret, parse
 from b12core.labs.interpret import evaluate
-from b12core.labs.models import LabRange
+from b12core.labs.models import LabRange, plain_number
 from b12core.labs.notes import note_sentence
 from b12core.labs.parser import parse_unit
 from b12core.labs.reference import reference_table
@@ -583,6 +583,8 @@ def _read_back(analyte: str, stored: dict[str, Any]) -> str:
     result = evaluate(item, reference_table()) if item is not None else None
     if not isinstance(result, LabResult):
         return f"{stored.get('value')} {stored.get('unit') or ''}".strip()
+    if result.assumed_unit:  # never say back a unit the patient did not type
+        return say("lab_check.progress.no_unit", value=plain_number(result.value))
     shown = shown_value(result)
     if result.unit != result.canonical_unit:
         shown += f" (= {canonical_value(result)})"

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import QueueOutputChannel
 from rasa.core.channels.rest import RestInput as StockRestInput
 from rasa.utils.endpoints import bool_arg
 from sanic import Blueprint, response
@@ -96,8 +97,33 @@ def bot_messages(sender: str, text: str) -> list[dict[str, str]]:
     return [{"recipient_id": sender, "text": text}]
 
 
+class WholeTextCollector(CollectingOutputChannel):
+    """Rasa's REST collector, one message per text: Rasa's splits every text at blank lines,
+    so an interpretation sent as three messages reached REST clients and `rasa shell` as a
+    dozen (as on socket.io and Telegram, a reply's parts are laid out by its text)."""
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._persist_message(self._message(recipient_id, text=text.strip()))
+
+
+class WholeTextQueue(QueueOutputChannel):
+    """The streaming route's collector (`rasa shell` reads it), one message per text."""
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._persist_message(self._message(recipient_id, text=text.strip()))
+
+
 class RestInput(StockRestInput):
     """Rasa's REST channel (name "rest", ``/webhooks/rest/webhook``) with checked input."""
+
+    @staticmethod
+    async def on_message_wrapper(on_new_message, text, queue, sender_id, input_channel,
+                                 metadata) -> None:
+        """Rasa's, with a collector that keeps each text whole (stream=true, `rasa shell`)."""
+        collector = WholeTextQueue(queue)
+        await on_new_message(UserMessage(text, collector, sender_id, input_channel=input_channel,
+                                         metadata=metadata))
+        await queue.put("DONE")
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         install_log_privacy()
@@ -152,7 +178,7 @@ class RestInput(StockRestInput):
                     content_type="text/event-stream",
                 )
 
-            collector = CollectingOutputChannel()
+            collector = WholeTextCollector()
             if await deletion.handle(turn.text, turn.sender, collector, "rest"):
                 return response.json(collector.messages)
             try:

@@ -369,3 +369,17 @@ async def test_the_card_shows_the_range_printed_on_the_report():
     assert card["lab_ranges"] == ["197-771 pg/mL: below it", ""]
     assert card["headings"]["lab_range"] == "Your lab's range"
     assert len(card["sources"]) == 2 and all(": " in s for s in card["sources"])
+
+
+async def test_a_value_without_a_unit_is_said_back_without_one():
+    """250 is in the same band in every B12 unit, so no unit is asked; the read-back must
+    not name the unit the engine assumed as if the patient had typed it."""
+    events = [{"event": "bot", "text": full_disclaimer()},
+              {"event": "user", "text": "my b12 was 250", "parse_data": {}},
+              {"event": "slot", "name": "b12", "value": {"value": "250", "unit": None}}]
+    tracker = make_tracker("my b12 was 250", slots={"b12": {"value": "250", "unit": None}},
+                           form="lab_form", requested="homocysteine", events=events)
+    dispatcher = CollectingDispatcher()
+    await ActionAskHomocysteine().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0]["text"].startswith(
+        "Got it: vitamin B12 250 (no unit given).\n\nStep 2 of 5")
