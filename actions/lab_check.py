@@ -577,7 +577,7 @@ def answer_lead(tracker: Tracker, asking: str) -> list[str]:
 
 def _read_back(analyte: str, stored: dict[str, Any]) -> str:
     """The value as typed, and in the reference unit when that differs."""
-    from b12core.labs.report import canonical_value, shown_value
+    from b12core.labs.report import value_with_conversion
 
     item = lab_input(analyte, stored)
     result = evaluate(item, reference_table()) if item is not None else None
@@ -585,10 +585,7 @@ def _read_back(analyte: str, stored: dict[str, Any]) -> str:
         return f"{stored.get('value')} {stored.get('unit') or ''}".strip()
     if result.assumed_unit:  # never say back a unit the patient did not type
         return say("lab_check.progress.no_unit", value=plain_number(result.value))
-    shown = shown_value(result)
-    if result.unit != result.canonical_unit:
-        shown += f" (= {canonical_value(result)})"
-    return shown
+    return value_with_conversion(result)
 
 
 def step_line(tracker: Tracker, slot: str) -> str:

@@ -30,6 +30,7 @@ def preload() -> None:
     from b12core.labs.questions import load_questions
     from b12core.labs.reference import reference_table
     from b12core.safety import load_triage_table
+    from b12core.texts import texts
 
     load_kb()
     load_topics()
@@ -37,6 +38,7 @@ def preload() -> None:
     reference_table()
     finding_catalogue()
     load_questions()
+    texts()
     warm_up()
 
 

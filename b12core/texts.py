@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from b12core.knowledge import knowledge_file, read_yaml
@@ -23,6 +23,7 @@ class TextsError(ValueError):
     """texts.yml is malformed, or a text was asked for with the wrong key or fields."""
 
 
+@cache  # the catalogue's texts: a few hundred, each parsed once
 def placeholders(text: str) -> frozenset[str]:
     """The names a text needs filled: ``{name}`` and ``{chars:,}`` (positional ``{}`` is
     refused: a reviewer must see what goes where)."""

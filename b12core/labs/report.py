@@ -92,6 +92,15 @@ def canonical_value(result: LabResult) -> str:
     return f"{bound}{plain_number(result.canonical_value)} {result.canonical_unit}"
 
 
+def value_with_conversion(result: LabResult) -> str:
+    """The value as typed, and in the reference unit when that differs: "250 pg/mL (= 184.5
+    pmol/L)"."""
+    shown = shown_value(result)
+    if result.unit != result.canonical_unit:
+        shown += f" (= {canonical_value(result)})"
+    return shown
+
+
 def describe_value(result: LabResult, table: ReferenceTable | None = None) -> str:
     """One line per value: the lab's own range first (when printed), the general table second.
 
@@ -103,10 +112,7 @@ def describe_value(result: LabResult, table: ReferenceTable | None = None) -> st
 
     table = table or reference_table()
     spec = table.spec(result.analyte)
-    shown = shown_value(result)
-    if result.unit != result.canonical_unit:
-        shown += f" (= {canonical_value(result)})"
-    line = f"{spec.name[0].upper()}{spec.name[1:]}: {shown}"
+    line = f"{spec.name[0].upper()}{spec.name[1:]}: {value_with_conversion(result)}"
     if result.flag:
         line += say("labs.value.flagged", flag=result.flag)
     line += "."

@@ -10,8 +10,9 @@ from b12core.safety.triage import (
     first_reply,
     load_triage_table,
     messages,
+    reply_kind,
     triage,
 )
 
 __all__ = ["CRISIS", "NONE", "SAFETY_NET", "URGENT", "Finding", "Triage", "first_reply",
-           "load_triage_table", "messages", "triage"]
+           "load_triage_table", "messages", "reply_kind", "triage"]

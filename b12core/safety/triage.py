@@ -370,6 +370,17 @@ def first_reply(text: object) -> str | None:
     return None
 
 
+def reply_kind(text: str) -> str | None:
+    """"crisis" or "urgent" for a text that is one of those replies (channels draw or send
+    them apart from everything else), else None."""
+    texts = messages()
+    if text.startswith(texts.crisis):
+        return "crisis"
+    if text.startswith(texts.urgent):
+        return "urgent"
+    return None
+
+
 def urgent_reply() -> str:
     """The urgent text with the general disclaimer, the whole urgent turn."""
     from b12core.disclaimer import general_disclaimer

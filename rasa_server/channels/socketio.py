@@ -55,6 +55,7 @@ from rasa.core.channels.socketio import SocketIOInput as StockSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint, response
 
+from b12core.safety import reply_kind
 from b12core.texts import say
 from rasa_server.channels import deletion
 from rasa_server.channels.keys import server_secret, session_token
@@ -118,19 +119,6 @@ def parse_origins(value: Any) -> list[str]:
         if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
             raise OriginError(f"{origin!r} is not an origin (scheme://host[:port])")
     return origins
-
-
-def reply_kind(text: str) -> str | None:
-    """"urgent" or "crisis" for the red-flag replies (the widget draws them as an alert card
-    with a call button), else None. Read from the same triage table that wrote them."""
-    from b12core.safety import messages
-
-    texts = messages()
-    if text.startswith(texts.crisis):
-        return "crisis"
-    if text.startswith(texts.urgent):
-        return "urgent"
-    return None
 
 
 class WidgetOutput(SocketIOOutput):

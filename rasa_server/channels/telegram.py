@@ -60,6 +60,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from b12core.safety import reply_kind
 from rasa_server.channels import DisabledChannel, setting, split_message
 from rasa_server.channels.limits import exception_kind, guarded, server_listeners
 
@@ -117,8 +118,6 @@ class JoinedTurn(OutputChannel):
         return "telegram"
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        from rasa_server.channels.socketio import reply_kind
-
         if reply_kind(text.strip()):
             await self.flush(recipient_id)
             await self.bot.send_text_message(recipient_id, text)

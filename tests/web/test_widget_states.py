@@ -23,6 +23,13 @@ def open_chat(page) -> None:
     expect(page.locator(".b12c-log .b12c-bot").first).to_contain_text("not medical advice")
 
 
+def open_at(page, site, size: str) -> None:
+    """The demo page at one of SIZES, the chat open and greeted."""
+    page.set_viewport_size(SIZES[size])
+    page.goto(site.url)
+    open_chat(page)
+
+
 def send(page, text: str) -> None:
     page.locator(".b12c-input").fill(text)
     page.keyboard.press("Enter")
@@ -30,9 +37,7 @@ def send(page, text: str) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_urgent_reply_is_an_alert_card_with_a_call_button(fake_site, page, artifacts, size):
-    page.set_viewport_size(SIZES[size])
-    page.goto(fake_site.url)
-    open_chat(page)
+    open_at(page, fake_site, size)
     send(page, "urgent please")
     card = page.get_by_role("alert")
     expect(card).to_be_visible()
@@ -59,9 +64,7 @@ def test_the_urgent_reply_is_an_alert_card_with_a_call_button(fake_site, page, a
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_crisis_card_offers_the_crisis_line_first(fake_site, page, artifacts, size):
-    page.set_viewport_size(SIZES[size])
-    page.goto(fake_site.url)
-    open_chat(page)
+    open_at(page, fake_site, size)
     send(page, "crisis please")
     card = page.get_by_role("alert")
     expect(card).to_contain_text(messages().crisis[:60])
@@ -84,9 +87,7 @@ def test_without_configured_numbers_the_card_has_no_call_button(fake_site, page)
 
 @pytest.mark.parametrize("size", SIZES)
 def test_a_long_reply_is_read_from_its_start(fake_site, page, artifacts, size):
-    page.set_viewport_size(SIZES[size])
-    page.goto(fake_site.url)
-    open_chat(page)
+    open_at(page, fake_site, size)
     send(page, "long please")
     parts = page.locator(".b12c-log .b12c-bot", has_text="of a long reply")
     expect(parts).to_have_count(12)
@@ -117,9 +118,7 @@ def test_start_over_is_one_tap_in_the_header(fake_site, page):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_a_message_the_server_did_not_get_is_marked_and_kept(fake_site, page, artifacts, size):
-    page.set_viewport_size(SIZES[size])
-    page.goto(fake_site.url)
-    open_chat(page)
+    open_at(page, fake_site, size)
     page.context.set_offline(True)
     page.evaluate("() => window.dispatchEvent(new Event('offline'))")
     send(page, "my b12 is 300 pg/mL")
@@ -156,9 +155,7 @@ def test_the_launcher_icon_is_drawn_without_an_emoji_font(fake_site, page):
 @pytest.mark.parametrize("size", SIZES)
 def test_the_summary_card_comes_first_and_the_quotes_open_on_demand(fake_site, page, artifacts,
                                                                     size):
-    page.set_viewport_size(SIZES[size])
-    page.goto(fake_site.url)
-    open_chat(page)
+    open_at(page, fake_site, size)
     send(page, "four values please")
     card = page.locator(".b12c-log article.b12c-card")
     expect(card).to_have_count(1)
