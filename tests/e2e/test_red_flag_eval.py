@@ -58,7 +58,8 @@ def test_an_emergency_inside_the_lab_check_keeps_the_values(stack):
     sender = "redflag-form"
     stack.send(sender, "can you check my results")
     texts = [m.get("text") for m in stack.send(sender, "b12 300 pmol/l and my dad just collapsed")]
-    assert texts == [messages().urgent, general_disclaimer()]
+    # One message: the urgent reply, then the general disclaimer (REST keeps a text whole).
+    assert texts == [f"{messages().urgent}\n\n{general_disclaimer()}"]
     # The value typed with the emergency was kept: the check goes on from it.
     later = "\n".join(m.get("text") or "" for m in stack.send(sender, "check my results"))
     assert "vitamin B12 result?" not in later
